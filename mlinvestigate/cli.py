@@ -1,0 +1,139 @@
+"""Command line: ``mlinvestigate new | run | demo | scenarios``.
+
+Exit codes: 0 done, 1 some investigation failed (its page and finding say why), 2 the spec or the
+data is unusable (the message names the file, key or column and how to fix it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import InvestigationError
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _progress(msg: str) -> None:
+    click.echo(f"mlinvestigate: {msg}", err=True)
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+def _checks_option(value: str | None) -> list[str] | None:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+def _run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool) -> int:
+    from .runner import investigate
+
+    try:
+        result = investigate(spec, out=out, checks_to_run=_checks_option(checks), jobs=jobs,
+                             trust_model=trust_model, progress=_progress)
+    except InvestigationError as exc:
+        _fail(exc)
+    ranking = result.findings["ranking"]
+    click.echo(f"report: {result.folder / 'index.html'}")
+    click.echo("detected: " + (", ".join(ranking) if ranking else "nothing"))
+    if result.failed:
+        click.echo(f"failed: {', '.join(result.failed)} (see their pages)", err=True)
+    return result.exit_code
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlinvestigate")
+def main() -> None:
+    """Find out why a model that scored well offline fails in production."""
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Folder that receives the dated report folder.")
+@click.option("--checks", help="Comma-separated check ids to run (default: all).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Notebooks executed in parallel.")
+@click.option("--trust-model", is_flag=True,
+              help="Load the model file even if its sha256 does not match the spec (pickles run code).")
+def run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool) -> None:
+    """Investigate the incident described by SPEC (an incident.yaml)."""
+    sys.exit(_run(spec, out, checks, jobs, trust_model))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", "parent", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="Where to create the NAME folder.")
+def new(name: str, parent: Path) -> None:
+    """Write NAME/incident.yaml, a commented spec to fill in."""
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+        _fail(InvestigationError(f"{name!r} is not a valid incident name: use lowercase letters, digits and '-'."))
+    target = parent / name / "incident.yaml"
+    if target.exists():
+        _fail(InvestigationError(f"{target} already exists; nothing was changed."))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = (TEMPLATES / "incident.yaml").read_text(encoding="utf-8").replace("{{ name }}", name)
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}: fill in the data files and columns, then `mlinvestigate run {target}`")
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
+@click.option("--scenario", default="demo", show_default=True, help="Which synthetic incident to investigate.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True)
+def demo(out: Path, scenario: str, jobs: int) -> None:
+    """Make a synthetic incident and run the whole investigation on it."""
+    from . import scenarios
+
+    data = out / "demo-incidents" / scenario
+    if data.exists():
+        shutil.rmtree(data)  # our own generated inputs, never a report
+    try:
+        spec = scenarios.make(scenario, data)
+    except InvestigationError as exc:
+        _fail(exc)
+    click.echo(f"demo incident written to {data}")
+    sys.exit(_run(spec, out, None, jobs, trust_model=False))
+
+
+@main.group()
+def scenarios() -> None:
+    """The project's synthetic incidents with known causes."""
+
+
+@scenarios.command("list")
+def scenarios_list() -> None:
+    """List the scenarios and what each one plants."""
+    from . import scenarios as sc
+
+    for name, desc in sc.describe().items():
+        click.echo(f"{name:14s} {desc}")
+
+
+@scenarios.command("make")
+@click.argument("name")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--rows", type=int, default=None, help="Rows per side (default: the scenario's own).")
+@click.option("--seed", type=int, default=0, show_default=True)
+def scenarios_make(name: str, directory: Path, rows: int | None, seed: int) -> None:
+    """Write scenario NAME's data and incident.yaml into DIRECTORY."""
+    from . import scenarios as sc
+
+    try:
+        spec = sc.make(name, directory, rows=rows, seed=seed)
+    except InvestigationError as exc:
+        _fail(exc)
+    click.echo(f"wrote {spec}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,397 @@
+"""Loading an incident's data once, typing its columns and comparing the two schemas.
+
+:func:`load_incident` turns a spec into an :class:`Incident`: typed reference, production and (if
+given) offline-recomputed frames, the column roles resolved, every feature typed numeric,
+categorical, boolean or datetime, and the warnings a reader should see. The runner writes a
+columnar cache (:meth:`Incident.save_cache`) that every notebook of a run reads back instead of
+parsing the source files again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import thresholds as _thresholds
+from .errors import DataError
+from .spec import IncidentSpec, load_spec
+
+FEATURE_TYPES = ("numeric", "categorical", "boolean", "datetime")
+_CACHE_VERSION = 1
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_table(path: Path, role: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file, naming the file and role in any error."""
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path, engine="pyarrow")
+        return pd.read_parquet(path)
+    except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message
+        raise DataError(f"{role} file {str(path)!r} could not be read: {exc}") from None
+
+
+def feature_type(s: pd.Series) -> str:
+    """numeric, categorical, boolean or datetime: the rule every check uses to pick its statistics."""
+    if pd.api.types.is_bool_dtype(s):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(s):
+        return "numeric"
+    non_null = s.dropna()
+    if len(non_null) and non_null.map(type).isin([bool, np.bool_]).all():
+        return "boolean"
+    return "categorical"
+
+
+def _normalise_labels(s: pd.Series) -> pd.Series:
+    """Integral floats (ints that picked up NaN) back to integers; everything else untouched."""
+    if pd.api.types.is_float_dtype(s):
+        vals = s.dropna()
+        if len(vals) and np.all(np.isfinite(vals)) and np.all(vals == np.round(vals)):
+            return s.astype("Int64")
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_integer_dtype(s):
+        return s
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return s.astype(object).where(s.notna(), None)
+    return s
+
+
+def _same_label_space(*series: pd.Series) -> list[pd.Series]:
+    """Make labels from different files comparable (e.g. 1 in one file and "1" in another)."""
+    kinds = {("text" if (s.dtype == object or pd.api.types.is_string_dtype(s)) else "value")
+             for s in series if s.notna().any()}
+    if len(kinds) <= 1:
+        return list(series)
+    return [s.astype("string").astype(object).where(s.notna(), None) for s in series]
+
+
+@dataclass
+class Incident:
+    """An incident's data, typed and ready for the checks.
+
+    Attributes
+    ----------
+    spec : IncidentSpec
+    reference, production : DataFrame
+        Every source column, typed; production always has the target column (NA = not labelled yet).
+    offline : DataFrame or None
+        Production rows recomputed offline (``serving.offline``), when given.
+    features : list of str
+        The features both files share, in spec order.
+    feature_types : dict
+        Feature → one of :data:`FEATURE_TYPES`.
+    kind : str
+        ``binary``, ``multiclass`` or ``regression``.
+    classes : list
+        Sorted class labels (classification), empty for regression.
+    positive_label
+        The positive class for binary tasks.
+    warnings : list of str
+        Problems a reader should know about that do not stop the investigation.
+    inputs : list of dict
+        ``role``, ``path``, ``sha256``, ``rows`` of every file read.
+    """
+
+    spec: IncidentSpec
+    reference: pd.DataFrame
+    production: pd.DataFrame
+    offline: pd.DataFrame | None
+    features: list[str]
+    feature_types: dict[str, str]
+    kind: str
+    classes: list = field(default_factory=list)
+    positive_label: Any = None
+    warnings: list[str] = field(default_factory=list)
+    inputs: list[dict] = field(default_factory=list)
+    missing_in_production: list[str] = field(default_factory=list)
+    trust_model: bool = False
+
+    # --- column roles -------------------------------------------------------------------------
+    @property
+    def columns(self):
+        return self.spec.columns
+
+    @property
+    def target(self) -> str:
+        return self.spec.columns.target
+
+    @property
+    def prediction(self) -> str:
+        return self.spec.columns.prediction
+
+    @property
+    def score(self) -> str | None:
+        return self.spec.columns.score
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind in ("binary", "multiclass")
+
+    @property
+    def labelled(self) -> pd.Series:
+        """Boolean mask of production rows that have a label."""
+        return self.production[self.target].notna()
+
+    @property
+    def labelled_production(self) -> pd.DataFrame:
+        return self.production[self.labelled.to_numpy()]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [f for f in self.features if self.feature_types[f] in ("numeric", "datetime")]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f for f in self.features if self.feature_types[f] in ("categorical", "boolean")]
+
+    def threshold(self, section: str, key: str) -> float:
+        """The threshold in force for ``section.key`` (spec override or documented default)."""
+        return _thresholds.resolve(self.spec.thresholds, section, key)
+
+    def to_positive(self, labels: pd.Series) -> np.ndarray:
+        """Binary tasks: 1.0 where ``labels`` is the positive class, 0.0 otherwise, NaN where missing."""
+        out = np.where(labels.eq(self.positive_label).fillna(False).to_numpy(bool), 1.0, 0.0)
+        out[labels.isna().to_numpy()] = np.nan
+        return out
+
+    # --- cache --------------------------------------------------------------------------------
+    def save_cache(self, folder: Path) -> Path:
+        """Write the typed frames and metadata so notebooks of this run skip parsing."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.reference.to_parquet(folder / "reference.parquet")
+        self.production.to_parquet(folder / "production.parquet")
+        if self.offline is not None:
+            self.offline.to_parquet(folder / "offline.parquet")
+        meta = {
+            "version": _CACHE_VERSION, "spec": str(self.spec.source), "features": self.features,
+            "feature_types": self.feature_types, "kind": self.kind,
+            "classes": [_jsonable(c) for c in self.classes],
+            "positive_label": _jsonable(self.positive_label), "warnings": self.warnings,
+            "inputs": self.inputs, "missing_in_production": self.missing_in_production,
+        }
+        (folder / "incident.json").write_text(json.dumps(meta, indent=1))
+        return folder
+
+
+def _jsonable(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None = None,
+                  trust_model: bool = False) -> Incident:
+    """Load an incident: read the files once, type the columns, compare the schemas.
+
+    Parameters
+    ----------
+    spec : IncidentSpec or path
+        The spec, or the path of ``incident.yaml``.
+    cache : path, optional
+        A folder written by :meth:`Incident.save_cache` in this run; read instead of the sources.
+    trust_model : bool
+        Allow unpickling the model file even when its checksum does not match the spec.
+
+    Raises
+    ------
+    SpecError, DataError
+        With a message naming the file, key or column and how to fix it.
+    """
+    if not isinstance(spec, IncidentSpec):
+        spec = load_spec(spec)
+    if cache and (Path(cache) / "incident.json").exists():
+        return _from_cache(spec, Path(cache), trust_model)
+
+    inputs = []
+    frames = {}
+    for role, path in (("reference", spec.reference), ("production", spec.production),
+                       ("serving.offline", spec.serving.offline)):
+        if path is None:
+            continue
+        frames[role] = read_table(path, role)
+        inputs.append({"role": role, "path": str(path), "sha256": sha256_of(path),
+                       "rows": int(len(frames[role]))})
+    if spec.model.path is not None:
+        inputs.append({"role": "model", "path": str(spec.model.path),
+                       "sha256": sha256_of(spec.model.path), "rows": None})
+    return _build(spec, frames["reference"], frames["production"], frames.get("serving.offline"),
+                  inputs, trust_model)
+
+
+def _from_cache(spec: IncidentSpec, folder: Path, trust_model: bool) -> Incident:
+    meta = json.loads((folder / "incident.json").read_text())
+    offline = folder / "offline.parquet"
+    return Incident(
+        spec=spec, reference=pd.read_parquet(folder / "reference.parquet"),
+        production=pd.read_parquet(folder / "production.parquet"),
+        offline=pd.read_parquet(offline) if offline.exists() else None,
+        features=meta["features"], feature_types=meta["feature_types"], kind=meta["kind"],
+        classes=meta["classes"], positive_label=meta["positive_label"], warnings=meta["warnings"],
+        inputs=meta["inputs"], missing_in_production=meta["missing_in_production"],
+        trust_model=trust_model)
+
+
+def _require(df: pd.DataFrame, column: str | None, key: str, role: str, path: Path) -> None:
+    if column is not None and column not in df.columns:
+        import difflib
+
+        close = difflib.get_close_matches(column, [str(c) for c in df.columns], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise DataError(f"{role} file {str(path)!r} has no column {column!r} (named by "
+                        f"columns.{key} in the spec).{hint} Fix columns.{key} or the file.")
+
+
+def _build(spec: IncidentSpec, ref: pd.DataFrame, prod: pd.DataFrame, offline: pd.DataFrame | None,
+           inputs: list[dict], trust_model: bool) -> Incident:
+    cols = spec.columns
+    warnings: list[str] = []
+    for df, role, path in ((ref, "reference", spec.reference), (prod, "production", spec.production)):
+        if len(df) == 0:
+            raise DataError(f"{role} file {str(path)!r} has no rows; an investigation needs data on both sides.")
+    _require(ref, cols.target, "target", "reference", spec.reference)
+    for key in ("prediction",):
+        _require(ref, getattr(cols, key), key, "reference", spec.reference)
+        _require(prod, getattr(cols, key), key, "production", spec.production)
+    for key in ("score", "timestamp", "id", "model_version"):
+        column = getattr(cols, key)
+        if column is not None and column not in ref.columns and column not in prod.columns:
+            _require(prod, column, key, "production", spec.production)
+    for key in ("latency_ms", "status"):
+        _require(prod, getattr(cols, key), key, "production", spec.production)
+    for seg in cols.segments:
+        _require(prod, seg, "segments", "production", spec.production)
+    if cols.label_source and cols.label_source not in ref.columns and cols.label_source not in prod.columns:
+        _require(ref, cols.label_source, "label_source", "reference", spec.reference)
+    if cols.target not in prod.columns:
+        warnings.append(f"production has no {cols.target!r} column: every production row is treated "
+                        "as not labelled yet.")
+        prod = prod.assign(**{cols.target: pd.Series(pd.NA, index=prod.index, dtype=object)})
+    for key in ("id",):
+        if getattr(cols, key) and offline is not None:
+            _require(offline, getattr(cols, key), key, "serving.offline", spec.serving.offline)
+
+    # Features: explicit list, else every column not given another role.
+    roles = set(cols.roles()) | set(cols.segments) | set(spec.leakage.available_at.values())
+    if cols.features is not None:
+        for f in cols.features:
+            _require(ref, f, "features", "reference", spec.reference)
+        candidates = list(cols.features)
+    else:
+        candidates = [c for c in ref.columns if c not in roles]
+    missing = [f for f in candidates if f not in prod.columns]
+    if missing:
+        warnings.append(f"feature(s) {', '.join(map(repr, missing))} are in reference but missing from "
+                        "production; they are left out of the comparisons and reported by the health check.")
+    features = [f for f in candidates if f in prod.columns]
+
+    # Time columns and typed features.
+    for df in (ref, prod) + ((offline,) if offline is not None else ()):
+        if cols.timestamp and cols.timestamp in df.columns:
+            df[cols.timestamp] = _to_datetime(df[cols.timestamp], cols.timestamp)
+    feature_types: dict[str, str] = {}
+    for f in features:
+        t_ref, t_prod = feature_type(ref[f]), feature_type(prod[f])
+        if ref[f].isna().all():
+            warnings.append(f"feature {f!r} is empty (all missing) in reference.")
+        if t_ref != t_prod and prod[f].notna().any() and ref[f].notna().any():
+            if t_ref == "numeric":
+                coerced = pd.to_numeric(prod[f], errors="coerce")
+                bad = int(coerced.isna().sum() - prod[f].isna().sum())
+                warnings.append(f"feature {f!r} is numeric in reference but {t_prod} in production; "
+                                f"production values were read as numbers ({bad} could not be and count as missing).")
+                prod[f] = coerced
+            else:
+                warnings.append(f"feature {f!r} is {t_ref} in reference but {t_prod} in production; "
+                                "both are compared as categories.")
+                t_ref = "categorical"
+        feature_types[f] = t_ref
+    _categorise(ref, prod, offline, [f for f, t in feature_types.items() if t == "categorical"]
+                + [s for s in cols.segments if s not in feature_types])
+
+    kind, classes, positive = _labels(spec, ref, prod, offline, warnings)
+    return Incident(spec=spec, reference=ref, production=prod, offline=offline, features=features,
+                    feature_types=feature_types, kind=kind, classes=classes, positive_label=positive,
+                    warnings=warnings, inputs=inputs, missing_in_production=missing,
+                    trust_model=trust_model)
+
+
+def _to_datetime(s: pd.Series, name: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
+    if pd.api.types.is_numeric_dtype(s):
+        # epoch seconds or milliseconds
+        unit = "ms" if s.dropna().abs().median() > 1e11 else "s"
+        return pd.to_datetime(s, unit=unit)
+    out = pd.to_datetime(s, errors="coerce", utc=True).dt.tz_convert(None)
+    if out.isna().sum() > s.isna().sum():
+        raise DataError(f"timestamp column {name!r} has values that are not dates (for example "
+                        f"{s[out.isna() & s.notna()].iloc[0]!r}); fix the values or columns.timestamp.")
+    return out
+
+
+def _categorise(ref, prod, offline, names: list[str]) -> None:
+    """Give categorical columns one shared category set, so codes compare across files."""
+    for name in names:
+        frames = [df for df in (ref, prod, offline) if df is not None and name in df.columns]
+        as_text = [df[name].astype("string").astype(object).where(df[name].notna(), None) for df in frames]
+        cats = pd.Index(pd.unique(np.concatenate([s.dropna().to_numpy(dtype=object) for s in as_text])))
+        dtype = pd.CategoricalDtype(sorted(cats, key=str))
+        for df, s in zip(frames, as_text, strict=True):
+            df[name] = s.astype(dtype)
+
+
+def _labels(spec, ref, prod, offline, warnings):
+    cols = spec.columns
+    t, p = cols.target, cols.prediction
+    ref[t], prod[t] = _same_label_space(_normalise_labels(ref[t]), _normalise_labels(prod[t]))
+    if spec.task == "regression":
+        for df, role in ((ref, "reference"), (prod, "production")):
+            for c in (t, p):
+                if not pd.api.types.is_numeric_dtype(df[c]) and df[c].notna().any():
+                    raise DataError(f"task is regression but {role} column {c!r} is not numeric; "
+                                    "set task: classification or fix the column.")
+        return "regression", [], None
+    ref[p], prod[p] = _same_label_space(_normalise_labels(ref[p]), _normalise_labels(prod[p]))
+    ref[t], ref[p] = _same_label_space(ref[t], ref[p])
+    prod[t], prod[p] = _same_label_space(prod[t], prod[p])
+    if ref[t].isna().all():
+        raise DataError(f"reference column {t!r} (columns.target) has no labels; the reference rows must be labelled.")
+    seen = set(ref[t].dropna().unique()) | set(prod[t].dropna().unique())
+    classes = sorted(seen, key=lambda v: (str(type(v)), v))
+    if len(set(ref[t].dropna().unique())) < 2:
+        raise DataError(f"reference column {t!r} (columns.target) has a single class "
+                        f"({classes[0]!r}); a classification incident needs at least two.")
+    if len(classes) > 50:
+        warnings.append(f"target {t!r} has {len(classes)} distinct values; if it is a number to predict, "
+                        "set task: regression.")
+    kind = "binary" if len(classes) == 2 else "multiclass"
+    positive = None
+    if kind == "binary":
+        positive = _positive_label(cols.positive_label, classes, t)
+    elif cols.positive_label is not None:
+        warnings.append("columns.positive_label is ignored for a multiclass target.")
+    return kind, [_jsonable(c) for c in classes], _jsonable(positive)
+
+
+def _positive_label(given, classes, target):
+    if given is None:
+        # scikit-learn's convention: the greater label is the positive class
+        return classes[-1]
+    for c in classes:
+        if c == given or str(c) == str(given):
+            return c
+    raise DataError(f"columns.positive_label is {given!r} but column {target!r} holds only "
+                    f"{classes!r}; set positive_label to one of them.")

@@ -1,0 +1,204 @@
+"""The incident spec: ``incident.yaml`` validated into a typed model.
+
+The contract lives in DESIGN.md. Paths are resolved relative to the spec file, unknown keys are
+rejected with the closest valid key suggested, and every error names the key and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import SpecError
+
+Label = int | float | bool | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Columns(_Strict):
+    target: str
+    prediction: str
+    score: str | None = None
+    positive_label: Label | None = None
+    timestamp: str | None = None
+    id: str | None = None
+    model_version: str | None = None
+    latency_ms: str | None = None
+    status: str | None = None
+    label_source: str | None = None
+    segments: list[str] = Field(default_factory=list)
+    features: list[str] | None = None
+
+    def roles(self) -> dict[str, str]:
+        """Column name → role, for every single-column role that is set."""
+        names = ("target", "prediction", "score", "timestamp", "id", "model_version",
+                 "latency_ms", "status", "label_source")
+        return {getattr(self, n): n for n in names if getattr(self, n) is not None}
+
+
+class Serving(_Strict):
+    offline: Path | None = None
+
+
+class ModelRef(_Strict):
+    path: Path | None = None
+    sha256: str | None = None
+    version: str | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, v: Any) -> Any:
+        # YAML reads `version: 2.0` as a float; versions are compared as text.
+        return None if v is None else str(v)
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", v):
+            raise ValueError("must be the 64 hexadecimal characters printed by `sha256sum`")
+        return v.lower() if v else v
+
+
+class Expected(_Strict):
+    daily_volume: float | None = Field(default=None, gt=0)
+    latency_p95_ms: float | None = Field(default=None, gt=0)
+
+
+class Leakage(_Strict):
+    # feature → column holding the time that feature's value became known
+    available_at: dict[str, str] = Field(default_factory=dict)
+
+
+class IncidentSpec(_Strict):
+    name: str
+    title: str | None = None
+    task: Literal["classification", "regression"] = "classification"
+    reference: Path
+    production: Path
+    columns: Columns
+    serving: Serving = Field(default_factory=Serving)
+    model: ModelRef = Field(default_factory=ModelRef)
+    expected: Expected = Field(default_factory=Expected)
+    thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+    leakage: Leakage = Field(default_factory=Leakage)
+    # Where the spec file lives; set by load_spec, not read from YAML.
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", v):
+            raise ValueError(
+                f"{v!r} is not a valid name: use lowercase letters, digits and '-' "
+                "(it becomes the report folder <YYYY-MM-DD>-<name>)")
+        return v
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name
+
+
+def _nearest(key: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else f" Valid keys here: {', '.join(sorted(options))}."
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at ``loc`` (for suggesting valid keys)."""
+    model: type[BaseModel] | None = IncidentSpec
+    for part in loc[:-1]:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        ann = model.model_fields[part].annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return model
+
+
+def _describe(err: dict) -> str:
+    loc = err["loc"]
+    where = ".".join(str(p) for p in loc)
+    if err["type"] == "extra_forbidden":
+        holder = _model_at(loc)
+        options = [k for k in holder.model_fields if k != "source"] if holder else []
+        return f"unknown key {where!r}.{_nearest(str(loc[-1]), options)}"
+    if err["type"] == "missing":
+        return f"missing required key {where!r}."
+    return f"{where}: {err['msg']} (got {err.get('input')!r})."
+
+
+def parse_spec(data: Any, *, source: Path | None = None) -> IncidentSpec:
+    """Validate a mapping (already read from YAML) into an :class:`IncidentSpec`.
+
+    Paths are resolved relative to ``source``'s folder and must exist.
+    """
+    label = str(source) if source else "incident spec"
+    if not isinstance(data, dict):
+        raise SpecError(f"{label}: expected a mapping of keys (name, reference, production, columns, …), "
+                        f"got {type(data).__name__}.")
+    try:
+        spec = IncidentSpec.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        raise SpecError(f"{label} is not a valid incident spec:\n{problems}") from None
+    base = source.parent if source else Path.cwd()
+    spec = _resolve_paths(spec, base)
+    _check_files(spec, label)
+    from .thresholds import validate_overrides  # late: thresholds imports check modules
+
+    validate_overrides(spec.thresholds, label)
+    return spec
+
+
+def _resolve_paths(spec: IncidentSpec, base: Path) -> IncidentSpec:
+    def res(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else (base / p).resolve())
+
+    return spec.model_copy(update={
+        "reference": res(spec.reference),
+        "production": res(spec.production),
+        "serving": spec.serving.model_copy(update={"offline": res(spec.serving.offline)}),
+        "model": spec.model.model_copy(update={"path": res(spec.model.path)}),
+    })
+
+
+def _check_files(spec: IncidentSpec, label: str) -> None:
+    files = {"reference": spec.reference, "production": spec.production,
+             "serving.offline": spec.serving.offline, "model.path": spec.model.path}
+    for key, path in files.items():
+        if path is None:
+            continue
+        if not path.exists():
+            raise SpecError(f"{label}: {key} file {str(path)!r} does not exist. "
+                            f"Paths are relative to the spec file's folder; fix the path under {key!r}.")
+        if key != "model.path" and path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            raise SpecError(f"{label}: {key} file {str(path)!r} has an unsupported format; "
+                            "use .csv or .parquet.")
+
+
+def load_spec(path: str | Path) -> IncidentSpec:
+    """Read and validate ``incident.yaml``.
+
+    Raises
+    ------
+    SpecError
+        With a message naming the file, the key and how to fix it.
+    """
+    path = Path(path).resolve()
+    if path.is_dir():
+        path = path / "incident.yaml"
+    if not path.exists():
+        raise SpecError(f"spec file {str(path)!r} does not exist; "
+                        "create one with `mlinvestigate new NAME`.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path} is not valid YAML: {exc}") from None
+    return parse_spec(data, source=path)

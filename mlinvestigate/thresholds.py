@@ -1,0 +1,96 @@
+"""Documented defaults behind every verdict, overridable per incident under ``thresholds:``.
+
+```yaml
+thresholds:
+  drift: {psi_critical: 0.3}
+  health: {error_rate: 0.02}
+```
+
+Each value is explained in docs/thresholds.md; the defaults follow common practice in the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from .errors import SpecError
+
+DEFAULTS: dict[str, dict[str, float]] = {
+    "general": {
+        "alpha": 0.05,               # false-discovery rate (Benjamini–Hochberg) across features/segments
+        "sample_rows": 200_000,      # seeded sample size for statistics that allow sampling
+        "seed": 0,
+    },
+    "measurement": {
+        "metric_gap": 0.02,          # smallest metric difference that counts as material
+        "coverage_bias_auc": 0.6,    # labelled-vs-unlabelled classifier AUC above which labels are a biased sample
+    },
+    "deployment": {
+        "reproduce_rate": 0.99,      # share of logged predictions the model must reproduce
+        "minor_version_share": 0.01,  # versions below this share of traffic are still reported
+    },
+    "health": {
+        "error_rate": 0.01,
+        "timeout_rate": 0.005,
+        "missing_increase": 0.01,    # missing-rate increase over reference, absolute
+        "volume_drop": 0.5,          # a day below this fraction of expected (or median) volume
+        "out_of_range": 0.01,        # share of values outside the reference range
+        "unseen_categories": 0.01,   # share of values in categories never seen in reference
+        "no_prediction": 0.001,      # share of rows without a prediction
+    },
+    "segments": {
+        "min_rows": 30,              # segments smaller than this are reported, never flagged
+        "metric_gap": 0.05,          # segment worse than the rest by at least this much
+    },
+    "drift": {
+        "psi_warning": 0.1,
+        "psi_critical": 0.25,
+        "js_warning": 0.1,           # Jensen–Shannon distance (base 2), categorical
+        "wasserstein_warning": 0.1,  # Wasserstein distance / reference IQR-based spread
+        "domain_auc_warning": 0.6,
+        "domain_auc_critical": 0.75,
+        "min_category_share": 0.01,  # rarer categories are pooled into "(other)"
+    },
+    "leakage": {
+        "single_feature_auc": 0.95,  # a feature that alone reaches this ROC AUC on reference
+        "single_feature_r2": 0.9,
+        "share_of_full_model": 0.95,  # …or this share of the full model's skill
+        "collapse": 0.15,            # drop in single-feature power from reference to production
+        "shared_rows": 0.01,
+    },
+    "skew": {
+        "match_tolerance": 1e-6,     # relative difference counted as a near-exact match
+        "mismatch_rate": 0.01,       # share of joined rows that may differ before a feature is skewed
+        "unjoined_rate": 0.05,
+    },
+    "labels": {
+        "issue_rate_gap": 0.03,      # label-issue rate difference (absolute) that matters
+        "source_disagreement": 0.1,  # a label source's agreement with the model below the rest by this
+        "definition_shift": 0.1,     # max reliability-curve gap at the same score
+    },
+    "prior_shift": {
+        "rate_change": 0.05,         # absolute change in a class share that matters
+        "relative_change": 0.25,     # …or relative change
+        "cost_ratio": 1.0,           # cost of a false negative / cost of a false positive
+    },
+}
+
+
+def validate_overrides(overrides: dict[str, dict[str, float]], label: str) -> None:
+    """Reject unknown sections or keys under ``thresholds:``, suggesting the nearest valid one."""
+    for section, values in overrides.items():
+        if section not in DEFAULTS:
+            close = difflib.get_close_matches(section, list(DEFAULTS), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Valid: {', '.join(DEFAULTS)}."
+            raise SpecError(f"{label}: unknown thresholds section {section!r}.{hint}")
+        for key in values:
+            if key not in DEFAULTS[section]:
+                close = difflib.get_close_matches(key, list(DEFAULTS[section]), n=1)
+                hint = (f" Did you mean {close[0]!r}?" if close
+                        else f" Valid: {', '.join(DEFAULTS[section])}.")
+                raise SpecError(f"{label}: unknown threshold 'thresholds.{section}.{key}'.{hint}")
+
+
+def resolve(overrides: dict[str, dict[str, float]], section: str, key: str) -> float:
+    """The threshold in force: the spec's override, else the documented default."""
+    return overrides.get(section, {}).get(key, DEFAULTS[section][key])
