@@ -88,7 +88,7 @@ def new(name: str, parent: Path) -> None:
 
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-@click.option("--scenario", default="demo", show_default=True, help="Which synthetic incident to investigate.")
+@click.option("--scenario", default="drift", show_default=True, help="Which synthetic incident to investigate.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=2, show_default=True)
 def demo(out: Path, scenario: str, jobs: int) -> None:
     """Make a synthetic incident and run the whole investigation on it."""

@@ -44,6 +44,14 @@ def read_table(path: Path, role: str) -> pd.DataFrame:
         raise DataError(f"{role} file {str(path)!r} could not be read: {exc}") from None
 
 
+def sample_rows(df: pd.DataFrame, n: int, *, seed: int = 0) -> pd.DataFrame:
+    """At most ``n`` rows of ``df``, drawn without replacement with a fixed seed (order kept)."""
+    if len(df) <= n:
+        return df
+    idx = np.sort(np.random.default_rng(seed).choice(len(df), n, replace=False))
+    return df.iloc[idx]
+
+
 def feature_type(s: pd.Series) -> str:
     """numeric, categorical, boolean or datetime: the rule every check uses to pick its statistics."""
     if pd.api.types.is_bool_dtype(s):

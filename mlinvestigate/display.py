@@ -63,6 +63,22 @@ def show(obj, **kwargs) -> None:
         display(HTML(f"<p>{esc(obj)}</p>"))
 
 
+def show_figure(fig) -> None:
+    """Display a matplotlib figure (embedded as PNG in the report) and free it."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    display(fig)
+    plt.close(fig)
+
+
+def note(text: str) -> None:
+    """A sentence for the reader (escaped), e.g. a statement that a statistic was sampled."""
+    from IPython.display import HTML, display
+
+    display(HTML(f"<p><i>{esc(text)}</i></p>"))
+
+
 def show_warnings(incident) -> None:
     """Data warnings from loading, as a list a reader cannot miss."""
     from IPython.display import HTML, display

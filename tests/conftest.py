@@ -1,0 +1,58 @@
+"""Shared fixtures: scenario incidents generated once per session, and the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+E2E_ROWS = int(os.environ.get("MLINVESTIGATE_TEST_ROWS", "6000"))
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``mlinvestigate ARGS`` as a user would, in a separate process."""
+    return subprocess.run([sys.executable, "-m", "mlinvestigate", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def scenario(tmp_path_factory):
+    """``scenario(name, rows=E2E_ROWS, seed=0) -> Path`` of its incident.yaml (made once per session)."""
+    from mlinvestigate import scenarios
+
+    made: dict[tuple, Path] = {}
+
+    def make(name: str, *, rows: int = E2E_ROWS, seed: int = 0) -> Path:
+        key = (name, rows, seed)
+        if key not in made:
+            folder = tmp_path_factory.mktemp(f"scenario-{name}")
+            made[key] = scenarios.make(name, folder, rows=rows, seed=seed)
+        return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def investigated(scenario, tmp_path_factory):
+    """``investigated(name, checks=None) -> findings.json`` of a real CLI run (once per session)."""
+    runs: dict[tuple, dict] = {}
+
+    def get(name: str, checks: tuple[str, ...] | None = None, **kw) -> dict:
+        key = (name, checks, tuple(sorted(kw.items())))
+        if key not in runs:
+            spec = scenario(name, **kw)
+            out = tmp_path_factory.mktemp(f"reports-{name}")
+            args = ["run", spec, "--out", out] + (["--checks", ",".join(checks)] if checks else [])
+            proc = run_cli(*args)
+            assert proc.returncode in (0, 1), proc.stderr
+            folder = next(p for p in out.iterdir() if p.is_dir())
+            doc = json.loads((folder / "findings.json").read_text())
+            doc["_folder"] = str(folder)
+            runs[key] = doc
+        return runs[key]
+
+    return get
