@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,7 +257,9 @@ def _require(df: pd.DataFrame, column: str | None, key: str, role: str, path: Pa
     if column is not None and column not in df.columns:
         import difflib
 
-        close = difflib.get_close_matches(column, [str(c) for c in df.columns], n=1)
+        names = [str(c) for c in df.columns]
+        close = difflib.get_close_matches(column, names, n=1, cutoff=0.5) or [
+            c for c in names if c.lower() in column.lower() or column.lower() in c.lower()][:1]
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise DataError(f"{role} file {str(path)!r} has no column {column!r} (named by "
                         f"columns.{key} in the spec).{hint} Fix columns.{key} or the file.")
@@ -343,7 +346,9 @@ def _to_datetime(s: pd.Series, name: str) -> pd.Series:
         # epoch seconds or milliseconds
         unit = "ms" if s.dropna().abs().median() > 1e11 else "s"
         return pd.to_datetime(s, unit=unit)
-    out = pd.to_datetime(s, errors="coerce", utc=True).dt.tz_convert(None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": we check the result
+        out = pd.to_datetime(s, errors="coerce", utc=True, format="mixed").dt.tz_convert(None)
     if out.isna().sum() > s.isna().sum():
         raise DataError(f"timestamp column {name!r} has values that are not dates (for example "
                         f"{s[out.isna() & s.notna()].iloc[0]!r}); fix the values or columns.timestamp.")

@@ -43,9 +43,9 @@ class RunResult:
         return 1 if self.failed else 0
 
 
-def available_checks() -> list[str]:
+def available_checks(notebooks: Path = NOTEBOOKS) -> list[str]:
     """Check ids whose notebook exists, in investigation order."""
-    return [c for c in checks.CHECK_IDS if (NOTEBOOKS / f"{c}.ipynb").exists()]
+    return [c for c in checks.CHECK_IDS if (notebooks / f"{c}.ipynb").exists()]
 
 
 def new_report_folder(out: Path, name: str, *, today: dt.date | None = None) -> Path:
@@ -81,7 +81,8 @@ def render_html(notebook: Path, html_path: Path, meta: dict) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
-def _run_one(check: str, spec_path: str, folder: str, cache: str, trust_model: bool, meta: dict) -> dict:
+def _run_one(check: str, notebook: str, spec_path: str, folder: str, cache: str, trust_model: bool,
+             meta: dict) -> dict:
     """Execute and render one check's notebook (in a worker process). Returns its finding."""
     import papermill as pm
 
@@ -89,7 +90,7 @@ def _run_one(check: str, spec_path: str, folder: str, cache: str, trust_model: b
     out_nb = folder_p / f"{check}.ipynb"
     error = None
     try:
-        pm.execute_notebook(str(NOTEBOOKS / f"{check}.ipynb"), str(out_nb), kernel_name="python3",
+        pm.execute_notebook(notebook, str(out_nb), kernel_name="python3",
                             parameters={"spec": spec_path, "out": folder, "data": cache,
                                         "trust_model": trust_model, "interactive": False},
                             progress_bar=False, cwd=str(Path(spec_path).parent))
@@ -127,7 +128,7 @@ def rank(findings: dict[str, dict]) -> list[str]:
 
 
 def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run: list[str] | None = None,
-                jobs: int = 2, trust_model: bool = False,
+                jobs: int = 2, trust_model: bool = False, notebooks: Path = NOTEBOOKS,
                 progress: Callable[[str], None] = lambda msg: None) -> RunResult:
     """Run the investigations of one incident into a new dated report folder.
 
@@ -139,7 +140,7 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
     spec_path = Path(spec).resolve()
     progress(f"loading {spec_path}")
     incident = load_incident(spec_path, trust_model=trust_model)
-    selected = _select(checks_to_run)
+    selected = _select(checks_to_run, Path(notebooks))
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     folder = new_report_folder(Path(out), incident.spec.name, today=created.date())
     progress(f"report folder {folder}")
@@ -152,7 +153,8 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
     with tempfile.TemporaryDirectory(prefix="mlinvestigate-") as cache:
         incident.save_cache(Path(cache))
         with ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_run_one, c, str(spec_path), str(folder), cache, trust_model, meta): c
+            futures = {pool.submit(_run_one, c, str(Path(notebooks) / f"{c}.ipynb"), str(spec_path),
+                                   str(folder), cache, trust_model, meta): c
                        for c in selected}
             for i, fut in enumerate(as_completed(futures), 1):
                 check = futures[fut]
@@ -170,8 +172,8 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
     return RunResult(folder=folder, findings=doc, failed=failed)
 
 
-def _select(requested: list[str] | None) -> list[str]:
-    available = available_checks()
+def _select(requested: list[str] | None, notebooks: Path) -> list[str]:
+    available = available_checks(notebooks)
     if not requested:
         return available
     unknown = [c for c in requested if c not in checks.CHECK_IDS]
@@ -179,7 +181,7 @@ def _select(requested: list[str] | None) -> list[str]:
         raise InvestigationError(f"unknown check(s) {', '.join(unknown)}; valid: {', '.join(checks.CHECK_IDS)}")
     missing = [c for c in requested if c not in available]
     if missing:
-        raise InvestigationError(f"no notebook for check(s) {', '.join(missing)} in {NOTEBOOKS}")
+        raise InvestigationError(f"no notebook for check(s) {', '.join(missing)} in {notebooks}")
     return [c for c in available if c in requested]
 
 
