@@ -93,7 +93,9 @@ def _run_one(check: str, notebook: str, spec_path: str, folder: str, cache: str,
         pm.execute_notebook(notebook, str(out_nb), kernel_name="python3",
                             parameters={"spec": spec_path, "out": folder, "data": cache,
                                         "trust_model": trust_model, "interactive": False},
-                            progress_bar=False, cwd=str(Path(spec_path).parent))
+                            progress_bar=False, cwd=str(Path(spec_path).parent),
+                            # the kernel listens on loopback only; its TCP notice is noise on a terminal
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except Exception as exc:  # noqa: BLE001 - any failure becomes this check's error finding
         error = exc
     finding_file = folder_p / "findings" / f"{check}.json"
