@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn import metrics as skm
 
 from .stats.intervals import bootstrap_ci, wilson
@@ -97,26 +98,123 @@ def metric_table(incident, frames: dict[str, pd.DataFrame], *, n_resamples: int 
                  seed: int = 0) -> pd.DataFrame:
     """Every metric for each named frame (labelled rows only), with bootstrap intervals.
 
+    Each bootstrap resample computes every metric at once (one set of row indices, one confusion
+    matrix), so the intervals of different metrics come from the same resamples. Frames above
+    20,000 labelled rows are subsampled for the intervals, widened back as in
+    :func:`~mlinvestigate.stats.intervals.bootstrap_ci`; point values use every row.
+
     Returns a long table: ``set``, ``metric``, ``value``, ``ci_low``, ``ci_high``, ``rows``.
     """
     rows = []
     for name, df in frames.items():
-        lab = df[df[incident.target].notna()]
-        y, pred = lab[incident.target].to_numpy(object), lab[incident.prediction].to_numpy(object)
+        lab = df[df[incident.target].notna().to_numpy()]
         score = (lab[incident.score].to_numpy(float)
-                 if incident.score and incident.score in lab.columns else None)
+                 if incident.kind == "binary" and incident.score and incident.score in lab.columns else None)
         if incident.is_classification:
-            def fn(y, pred, *s):
-                return classification_metrics(y, pred, score=s[0] if s else None,
-                                              positive=incident.positive_label)
+            arrays, fn = _coded(lab[incident.target], lab[incident.prediction], score, incident.positive_label)
         else:
-            def fn(y, pred, *s):
-                return regression_metrics(y, pred)
-        arrays = (y, pred) + ((score,) if score is not None else ())
+            arrays = (pd.to_numeric(lab[incident.target], errors="coerce").to_numpy(float),
+                      pd.to_numeric(lab[incident.prediction], errors="coerce").to_numpy(float))
+            fn = regression_metrics
         point = fn(*arrays)
+        intervals = _bootstrap_all(fn, arrays, point, n_resamples=n_resamples, seed=seed, max_rows=20_000)
         for metric, value in point.items():
-            lo, hi = bootstrap_ci(lambda *a, m=metric: fn(*a).get(m, np.nan), *arrays,
-                                  n_resamples=n_resamples, seed=seed, max_rows=20_000)
+            lo, hi = intervals.get(metric, (np.nan, np.nan))
             rows.append({"set": name, "metric": metric, "value": value, "ci_low": lo,
                          "ci_high": hi, "rows": len(lab)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["set", "metric", "value", "ci_low", "ci_high", "rows"])
+
+
+def _coded(y: pd.Series, pred: pd.Series, score, positive):
+    """Labels as integer codes and the metric function on codes (same numbers as
+    :func:`classification_metrics`, fast enough to call once per bootstrap resample)."""
+    codes, uniques = pd.factorize(np.concatenate([y.to_numpy(object), pred.to_numpy(object)]),
+                                  use_na_sentinel=True)
+    n = len(y)
+    yc, pc = codes[:n], codes[n:]
+    k = max(len(uniques), 1)
+    pos = None
+    if positive is not None:
+        hits = [i for i, u in enumerate(uniques) if u == positive]
+        pos = hits[0] if hits else -2  # -2: the positive class never occurs here
+    arrays = (yc, pc) + ((score,) if score is not None else ())
+
+    def fn(yc, pc, score=None):
+        return _metrics_from_codes(yc, pc, k, pos, score)
+
+    return arrays, fn
+
+
+def _metrics_from_codes(yc, pc, k: int, pos, score) -> dict[str, float]:
+    n = len(yc)
+    if n == 0:
+        return {"accuracy": np.nan}
+    ok = pc >= 0  # a missing prediction is never correct
+    cm = np.bincount(yc[ok] * k + pc[ok], minlength=k * k).reshape(k, k).astype(float)
+    true_n = np.bincount(yc, minlength=k).astype(float)
+    pred_n = cm.sum(axis=0)
+    tp = np.diag(cm)
+    out = {"accuracy": float(tp.sum() / n)}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = tp / true_n
+        precision = np.where(pred_n > 0, tp / pred_n, 0.0)
+        f1 = np.where(true_n + pred_n > 0, 2 * tp / (true_n + pred_n), 0.0)
+    present = true_n > 0
+    out["balanced_accuracy"] = float(np.mean(recall[present]))
+    if pos is not None:
+        if pos >= 0:
+            out.update(precision=float(precision[pos]), recall=float(np.nan_to_num(recall[pos])),
+                       f1=float(f1[pos]))
+        else:
+            out.update(precision=0.0, recall=0.0, f1=0.0)
+    else:
+        used = present | (pred_n > 0)
+        out.update(precision=float(precision[used].mean()), recall=float(np.nan_to_num(recall[used]).mean()),
+                   f1=float(f1[used].mean()))
+    if score is not None and pos is not None:
+        s = np.asarray(score, dtype=float)
+        yt = (yc == pos)
+        fin = np.isfinite(s)
+        s, yt = s[fin], yt[fin]
+        n_pos = int(yt.sum())
+        n_neg = len(yt) - n_pos
+        if n_pos and n_neg:
+            ranks = stats.rankdata(s)
+            out["roc_auc"] = float((ranks[yt].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+            p = np.clip(s, 1e-15, 1 - 1e-15)
+            out["log_loss"] = float(-np.mean(np.where(yt, np.log(p), np.log1p(-p))))
+    return out
+
+
+def _bootstrap_all(fn, arrays, full_point: dict, *, n_resamples: int, seed: int,
+                   max_rows: int) -> dict[str, tuple]:
+    """Percentile intervals of every metric ``fn`` returns around ``full_point``, one index draw
+    per resample."""
+    arrays = [np.asarray(a) for a in arrays]
+    n = len(arrays[0])
+    if n < 2:
+        return {}
+    rng = np.random.default_rng(seed)
+    scale = 1.0
+    if n > max_rows:
+        idx = rng.choice(n, max_rows, replace=False)
+        arrays = [a[idx] for a in arrays]
+        scale, n = np.sqrt(max_rows / n), max_rows
+    point = fn(*arrays)
+    draws: dict[str, list[float]] = {m: [] for m in point}
+    for _ in range(n_resamples):
+        idx = rng.integers(0, n, n)
+        values = fn(*(a[idx] for a in arrays))
+        for m in draws:
+            draws[m].append(values.get(m, np.nan))
+    out = {}
+    for m, values in draws.items():
+        v = np.asarray(values, dtype=float)
+        v = v[np.isfinite(v)]
+        centre = full_point.get(m, np.nan)
+        if len(v) == 0 or not np.isfinite(point[m]) or not np.isfinite(centre):
+            out[m] = (np.nan, np.nan)
+            continue
+        lo, hi = np.quantile(v, [0.025, 0.975])
+        out[m] = (float(centre - (point[m] - lo) * scale), float(centre + (hi - point[m]) * scale))
+    return out
