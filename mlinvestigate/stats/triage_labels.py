@@ -1,0 +1,174 @@
+"""Are the labelled production rows a fair sample of all of them, and what would the metric be on all?
+
+A production metric is computed on the rows that have a label. When labels arrive only for some
+kinds of rows (flagged transactions get investigated, the rest wait), the labelled rows are not a
+random sample and the metric is biased. Three tools:
+
+- a labelled-vs-unlabelled classifier: its cross-validated ROC AUC says how well the inputs predict
+  which rows got a label (0.5 = labels at random);
+- inverse propensity weighting: labelled rows weighted by ``1 / P(labelled | inputs)`` stand for
+  every row like them (Hájek estimator);
+- confidence-based performance estimation (binary): when the score is calibrated, a row predicted
+  positive with score ``p`` is correct with probability ``p``, so accuracy on every row is estimated
+  without labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+_MAX_CATEGORIES = 250  # HistGradientBoosting's categorical limit (255 bins, minus headroom)
+
+
+def encode(df: pd.DataFrame, types: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Columns as a float matrix for a tree model: numbers as they are, datetimes as seconds,
+    booleans as 0/1, categories as codes (NaN where missing). Returns the matrix and a mask of the
+    columns to treat as categorical."""
+    cols, categorical = [], []
+    for name, kind in types.items():
+        s = df[name]
+        if kind in ("categorical", "boolean") or not (pd.api.types.is_numeric_dtype(s)
+                                                       or pd.api.types.is_datetime64_any_dtype(s)):
+            codes = (s.cat.codes.to_numpy() if isinstance(s.dtype, pd.CategoricalDtype)
+                     else pd.factorize(s.astype(object), use_na_sentinel=True)[0])
+            col = codes.astype(float)
+            col[codes < 0] = np.nan
+            categorical.append(codes.max(initial=-1) < _MAX_CATEGORIES)
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            col = s.astype("datetime64[ns]").to_numpy().astype("int64").astype(float) / 1e9
+            col[s.isna().to_numpy()] = np.nan
+            categorical.append(False)
+        else:
+            col = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            categorical.append(False)
+        cols.append(col)
+    X = np.column_stack(cols) if cols else np.empty((len(df), 0))
+    return X, np.asarray(categorical, dtype=bool)
+
+
+def auc_interval(auc: float, n_pos: int, n_neg: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Hanley–McNeil normal interval for a ROC AUC from ``n_pos`` and ``n_neg`` rows."""
+    if n_pos == 0 or n_neg == 0 or not np.isfinite(auc):
+        return (np.nan, np.nan)
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
+    half = stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(max(var, 0.0))
+    return (float(max(auc - half, 0.0)), float(min(auc + half, 1.0)))
+
+
+def labelling_classifier(X: np.ndarray, labelled: np.ndarray, categorical: np.ndarray, *,
+                         seed: int = 0, folds: int = 3, max_iter: int = 60) -> dict:
+    """Cross-validated classifier of labelled (1) vs unlabelled (0) rows.
+
+    Returns
+    -------
+    dict
+        ``auc`` and ``auc_ci`` of the out-of-fold probabilities, ``oof`` (each row's probability
+        from the model that did not see it) and ``models`` (one per fold, for rows outside ``X``).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(labelled, dtype=int)
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    if min(n_pos, n_neg) < folds:
+        return {"auc": np.nan, "auc_ci": (np.nan, np.nan), "oof": np.full(len(y), y.mean() if len(y) else np.nan),
+                "models": []}
+    oof = np.empty(len(y))
+    models = []
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        model = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=15,
+                                               categorical_features=categorical if categorical.any() else None,
+                                               early_stopping=False, random_state=seed)
+        model.fit(X[train], y[train])
+        oof[test] = model.predict_proba(X[test])[:, 1]
+        models.append(model)
+    auc = float(roc_auc_score(y, oof))
+    return {"auc": auc, "auc_ci": auc_interval(auc, n_pos, n_neg), "oof": oof, "models": models}
+
+
+def propensity(models: list, X: np.ndarray) -> np.ndarray:
+    """P(labelled) of rows the fold models did not see: the average of their probabilities."""
+    return np.mean([m.predict_proba(X)[:, 1] for m in models], axis=0)
+
+
+def weighted_mean(values, weights) -> float:
+    """Hájek estimator: ``sum(w * v) / sum(w)`` over finite values."""
+    v, w = np.asarray(values, dtype=float), np.asarray(weights, dtype=float)
+    ok = np.isfinite(v) & np.isfinite(w)
+    return float(np.sum(v[ok] * w[ok]) / np.sum(w[ok])) if ok.any() and w[ok].sum() > 0 else np.nan
+
+
+def effective_size(weights) -> float:
+    """Kish's effective sample size of weighted rows: how many unweighted rows they are worth."""
+    w = np.asarray(weights, dtype=float)
+    return float(w.sum() ** 2 / np.sum(w**2)) if len(w) and np.sum(w**2) > 0 else 0.0
+
+
+def calibration(y01, score, *, bins: int = 10) -> tuple[float, pd.DataFrame]:
+    """Expected calibration error on equal-frequency score bins, and the reliability table
+    (``score_mean``, ``observed_rate``, ``rows`` per bin)."""
+    y, s = np.asarray(y01, dtype=float), np.asarray(score, dtype=float)
+    ok = np.isfinite(y) & np.isfinite(s)
+    y, s = y[ok], s[ok]
+    if len(y) == 0:
+        return np.nan, pd.DataFrame(columns=["score_mean", "observed_rate", "rows"])
+    edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))
+    idx = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, max(len(edges) - 2, 0))
+    n = np.bincount(idx)
+    keep = n > 0
+    table = pd.DataFrame({"score_mean": (np.bincount(idx, weights=s) / np.maximum(n, 1))[keep],
+                          "observed_rate": (np.bincount(idx, weights=y) / np.maximum(n, 1))[keep],
+                          "rows": n[keep]})
+    ece = float(np.sum(table["rows"] * (table["score_mean"] - table["observed_rate"]).abs()) / len(y))
+    return ece, table
+
+
+def expected_correct(score, predicted_positive) -> np.ndarray:
+    """Per row, the probability that the prediction is right if the score is calibrated:
+    ``p`` where the prediction is the positive class, ``1 - p`` elsewhere."""
+    s = np.asarray(score, dtype=float)
+    return np.where(np.asarray(predicted_positive, dtype=bool), s, 1 - s)
+
+
+def column_differences(df: pd.DataFrame, mask, types: dict[str, str]) -> pd.DataFrame:
+    """How each column differs between rows in ``mask`` and the others.
+
+    Numbers: standardised mean difference (difference of means over the pooled standard deviation).
+    Categories: total variation distance between the two category distributions (half the summed
+    absolute share differences), with the category whose share differs most.
+    """
+    m = np.asarray(mask, dtype=bool)
+    rows = []
+    for name, kind in types.items():
+        s = df[name]
+        numeric = kind in ("numeric", "datetime") and (pd.api.types.is_numeric_dtype(s)
+                                                       or pd.api.types.is_datetime64_any_dtype(s))
+        if numeric:
+            x = (s.astype("datetime64[ns]").astype("int64").astype(float) / 86400e9
+                 if pd.api.types.is_datetime64_any_dtype(s) else pd.to_numeric(s, errors="coerce").astype(float))
+            x = x.to_numpy(dtype=float, na_value=np.nan)
+            a, b = x[m], x[~m]
+            ma, mb = np.nanmean(a) if np.isfinite(a).any() else np.nan, np.nanmean(b) if np.isfinite(b).any() else np.nan
+            sd = np.sqrt((np.nanvar(a) + np.nanvar(b)) / 2) if np.isfinite(a).any() and np.isfinite(b).any() else np.nan
+            effect = abs(ma - mb) / sd if sd and np.isfinite(sd) and sd > 0 else (0.0 if ma == mb else np.nan)
+            rows.append({"column": name, "statistic": "standardised mean difference", "effect": effect,
+                         "labelled": ma, "unlabelled": mb, "most_different": ""})
+        else:
+            codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=False)
+            k = max(len(uniques), 1)
+            ca, cb = np.bincount(codes[m], minlength=k), np.bincount(codes[~m], minlength=k)
+            if ca.sum() == 0 or cb.sum() == 0:
+                continue
+            diff = ca / ca.sum() - cb / cb.sum()
+            top = int(np.argmax(np.abs(diff)))
+            label = uniques[top]
+            rows.append({"column": name, "statistic": "total variation distance",
+                         "effect": float(np.abs(diff).sum() / 2), "labelled": float((ca / ca.sum())[top]),
+                         "unlabelled": float((cb / cb.sum())[top]),
+                         "most_different": "(missing)" if pd.isna(label) else str(label)})
+    out = pd.DataFrame(rows, columns=["column", "statistic", "effect", "labelled", "unlabelled", "most_different"])
+    return out.sort_values("effect", ascending=False, ignore_index=True, na_position="last")
