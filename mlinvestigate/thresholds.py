@@ -56,12 +56,17 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "single_feature_r2": 0.9,
         "share_of_full_model": 0.95,  # …or this share of the full model's skill
         "collapse": 0.15,            # drop in single-feature power from reference to production
-        "shared_rows": 0.01,
+        "shared_rows": 0.01,         # excess share of production rows also in reference (ids or identical rows)
+        "target_function": 0.95,     # share of the target's uncertainty one feature removes: near-deterministic
+        "identifier_skill": 0.2,     # an id-like column predicting the target this well (Gini, or R²) leaks order
+        "sample_rows": 50_000,       # seeded sample for single-feature power and mutual information
     },
     "skew": {
         "match_tolerance": 1e-6,     # relative difference counted as a near-exact match
         "mismatch_rate": 0.01,       # share of joined rows that may differ before a feature is skewed
         "unjoined_rate": 0.05,
+        "pattern_share": 0.9,        # share of mismatching rows a named pattern (scale, cap …) must explain
+        "sample_rows": 20_000,       # seeded sample of joined rows scored by the model for prediction flips
     },
     "labels": {
         "issue_rate_gap": 0.03,      # label-issue rate difference (absolute) that matters

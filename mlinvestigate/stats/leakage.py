@@ -1,0 +1,459 @@
+"""Statistics behind the leakage check: how much one feature alone knows about the target.
+
+Single-feature power
+    A one-feature model that is fast enough for a million rows and honest about small ones: the
+    feature is cut into bins (reference quantiles for numbers, one bin per distinct value when there
+    are few, one per category, one for missing values), and each bin predicts the target's smoothed
+    mean in that bin (class shares for classification, the mean for regression). Its power is
+    measured out of fold on reference (:func:`cross_validated_power`) and, with the bins fitted on
+    all reference rows, on production (:func:`transferred_power`): ROC AUC for a binary target,
+    macro one-vs-rest ROC AUC for a multiclass one, R² for regression. Predictions take a few
+    hundred distinct values at most, so every metric and every bootstrap resample is computed from
+    per-bin totals in linear time.
+
+Information
+    ``1 - H(Y | X) / H(Y)`` estimated out of fold (the log loss of the binned model against the
+    entropy of the target): 1 when the feature determines the class, 0 when it says nothing. For
+    regression the out-of-fold R² plays the same role.
+
+Also here: the full model's own power (:func:`model_power`), skill on a common 0–1 scale
+(:func:`skill`), mutual information (scikit-learn's estimators, :func:`mutual_information`),
+identifier-like columns (:func:`identifier_profile`), rows shared between two tables
+(:func:`shared_share`, :func:`row_hashes`), overlapping periods (:func:`period_overlap`) and values
+known after the prediction time (:func:`late_share`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+MAX_BINS = 64
+SMOOTHING = 1.0  # pseudo-rows of the overall mean added to every bin
+
+
+# --- the one-feature model ----------------------------------------------------------------------
+def as_numbers(values) -> np.ndarray:
+    """A feature as float numbers a binning can cut: categories become their codes, datetimes
+    nanoseconds, booleans 0/1; missing values (and unparseable ones) become NaN.
+
+    Categorical series that share one ``CategoricalDtype`` across files get comparable codes.
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes = s.cat.codes.to_numpy().astype(float)
+        codes[codes < 0] = np.nan
+        return codes
+    if pd.api.types.is_datetime64_any_dtype(s):
+        if getattr(s.dt, "tz", None) is not None:
+            s = s.dt.tz_convert(None)
+        out = s.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+        out[s.isna().to_numpy()] = np.nan
+        return out
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+        return pd.to_numeric(s, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    # text or mixed objects: one code per distinct value (only comparable within one call)
+    codes, _ = pd.factorize(s.astype(object), sort=True)
+    out = codes.astype(float)
+    out[codes < 0] = np.nan
+    return out
+
+
+@dataclass
+class Bins:
+    """How a feature is cut: code 0 is missing, 1…k the bins, k+1 values never seen when fitting."""
+
+    cuts: np.ndarray | None = None      # numeric: bin boundaries (value > cut moves up one bin)
+    levels: np.ndarray | None = None    # exact: the distinct values, one bin each
+
+    @property
+    def n_codes(self) -> int:
+        k = len(self.levels) if self.levels is not None else len(self.cuts) + 1
+        return k + 2
+
+    def codes(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        out = np.zeros(len(x), dtype=np.int64)
+        ok = np.isfinite(x)
+        if self.levels is not None:
+            pos = np.searchsorted(self.levels, x[ok]).clip(0, max(len(self.levels) - 1, 0))
+            hit = self.levels[pos] == x[ok] if len(self.levels) else np.zeros(ok.sum(), bool)
+            out[ok] = np.where(hit, pos + 1, len(self.levels) + 1)
+        else:
+            out[ok] = 1 + np.searchsorted(self.cuts, x[ok], side="left")
+        return out
+
+
+def fit_bins(x: np.ndarray, *, max_bins: int = MAX_BINS, exact: bool = False) -> Bins:
+    """Bins for ``x``: one per distinct value when there are at most ``max_bins`` of them (always
+    for ``exact``, e.g. category codes), else ``max_bins`` quantile bins."""
+    x = np.asarray(x, dtype=float)
+    finite = x[np.isfinite(x)]
+    levels = np.unique(finite)
+    if exact or len(levels) <= max_bins:
+        return Bins(levels=levels)
+    cuts = np.unique(np.quantile(finite, np.linspace(0, 1, max_bins + 1)[1:-1], method="lower"))
+    return Bins(cuts=cuts)
+
+
+def encode_target(y, kind: str, classes=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Target as a row matrix: one-hot over ``classes`` (classification) or one float column.
+
+    Rows whose class is not in ``classes`` get an all-zero row (the caller drops them).
+    """
+    if kind == "regression":
+        return np.asarray(y, dtype=float)[:, None], None
+    y = np.asarray(y, dtype=object)
+    if classes is None:
+        classes = np.asarray(sorted(pd.unique(y), key=lambda v: (str(type(v)), v)), dtype=object)
+    onehot = np.column_stack([(y == c) for c in classes]).astype(float)
+    return onehot, np.asarray(classes, dtype=object)
+
+
+def _table(codes: np.ndarray, Y: np.ndarray, n_codes: int, prior: np.ndarray) -> np.ndarray:
+    """Smoothed per-code mean of ``Y`` (codes × columns)."""
+    counts = np.bincount(codes, minlength=n_codes).astype(float)
+    sums = np.column_stack([np.bincount(codes, weights=Y[:, j], minlength=n_codes)
+                            for j in range(Y.shape[1])])
+    return (sums + SMOOTHING * prior) / (counts + SMOOTHING)[:, None]
+
+
+# --- metrics from per-group totals ---------------------------------------------------------------
+def _auc_from_groups(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
+    """ROC AUC when rows come in groups sharing one score (ties count half)."""
+    levels, inv = np.unique(score, return_inverse=True)
+    p = np.bincount(inv, weights=pos, minlength=len(levels))
+    q = np.bincount(inv, weights=neg, minlength=len(levels))
+    total_p, total_q = p.sum(), q.sum()
+    if total_p <= 0 or total_q <= 0:
+        return np.nan
+    below = np.cumsum(q) - q
+    return float(np.sum(p * (below + 0.5 * q)) / (total_p * total_q))
+
+
+def _class_power(pred: np.ndarray, counts: np.ndarray, folds: int) -> float:
+    """Macro one-vs-rest AUC of group class shares ``pred`` given group × class row ``counts``.
+
+    Groups come in ``folds`` equal blocks, one per cross-validation fold, and AUC is averaged over
+    folds: pooling out-of-fold scores would rank rows by their fold's prior and push a useless
+    feature below 0.5.
+    """
+    n_g = counts.sum(axis=1)
+    block = len(pred) // folds
+    per_fold = []
+    for f in range(folds):
+        part = slice(f * block, (f + 1) * block)
+        aucs = [_auc_from_groups(pred[part, k], counts[part, k], n_g[part] - counts[part, k])
+                for k in range(counts.shape[1])]
+        aucs = [a for a in aucs if np.isfinite(a)]
+        if aucs:
+            per_fold.append(np.mean(aucs))
+    return float(np.mean(per_fold)) if per_fold else np.nan
+
+
+def _class_information(pred: np.ndarray, counts: np.ndarray) -> float:
+    """``1 - log loss / H(Y)`` of group class shares ``pred``."""
+    total = counts.sum()
+    shares = counts.sum(axis=0) / total
+    entropy = -np.sum(shares[shares > 0] * np.log(shares[shares > 0]))
+    loss = -np.sum(counts * np.log(np.clip(pred, 1e-15, 1))) / total
+    return float(1 - loss / entropy) if entropy > 0 else np.nan
+
+
+def _r2(groups: np.ndarray, pred: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """R² of group predictions ``pred[groups]`` against ``y`` (optionally row-weighted)."""
+    n_groups = len(pred)
+    n_g = np.bincount(groups, weights=weights, minlength=n_groups).astype(float)
+    yw = y if weights is None else y * weights
+    s1 = np.bincount(groups, weights=yw, minlength=n_groups)
+    s2 = np.bincount(groups, weights=yw * y, minlength=n_groups)
+    total = n_g.sum()
+    sse = np.sum(s2 - 2 * pred * s1 + n_g * pred**2)
+    sst = s2.sum() - s1.sum() ** 2 / total
+    return float(1 - sse / sst) if sst > 1e-12 * max(s2.sum(), 1e-300) else np.nan
+
+
+@dataclass
+class Power:
+    """A single-feature power estimate with its bootstrap interval.
+
+    ``value`` is ROC AUC (classification) or R² (regression); ``draws`` the bootstrap values
+    (kept to build intervals of differences).
+    """
+
+    value: float
+    low: float
+    high: float
+    information: float
+    rows: int
+    draws: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+
+def _interval(draws: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    ok = draws[np.isfinite(draws)]
+    if len(ok) == 0:
+        return np.nan, np.nan
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(ok, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def _power(groups, pred, Y, kind, *, n_resamples: int, seed: int, folds: int = 1) -> Power:
+    """Power of group predictions with a bootstrap interval over rows.
+
+    For classes a row resample is a multinomial draw of the group × class counts, so each draw
+    costs the number of groups, not of rows.
+    """
+    n = len(groups)
+    rng = np.random.default_rng(seed)
+    draws = np.full(n_resamples, np.nan)
+    if kind == "regression":
+        y = Y[:, 0]
+        value = _r2(groups, pred[:, 0], y)
+        information = value
+        for i in range(n_resamples if n >= 2 else 0):
+            w = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+            draws[i] = _r2(groups, pred[:, 0], y, w)
+    else:
+        counts = np.column_stack([np.bincount(groups, weights=Y[:, k], minlength=len(pred))
+                                  for k in range(Y.shape[1])])
+        value = _class_power(pred, counts, folds)
+        information = _class_information(pred, counts)
+        cells = counts.ravel() / n
+        for i in range(n_resamples if n >= 2 else 0):
+            draws[i] = _class_power(pred, rng.multinomial(n, cells).reshape(counts.shape), folds)
+    lo, hi = _interval(draws)
+    return Power(value, lo, hi, information, n, draws)
+
+
+def _clean(x, y, kind, classes=None):
+    x = np.asarray(x, dtype=float)
+    Y, classes = encode_target(y, kind, classes)
+    keep = np.isfinite(Y).all(axis=1) & (Y.sum(axis=1) > 0 if kind != "regression" else True)
+    return x[keep], Y[keep], classes
+
+
+def _bins_for(x: np.ndarray, n: int, max_bins: int, exact: bool) -> Bins:
+    # About 20 rows a bin at least, so a small table still gets a few populated bins.
+    return fit_bins(x, max_bins=int(np.clip(n // 20, 2, max_bins)), exact=exact)
+
+
+def cross_validated_power(x, y, *, kind: str, exact: bool = False, folds: int = 5,
+                          max_bins: int = MAX_BINS, n_resamples: int = 200, seed: int = 0) -> Power:
+    """Out-of-fold power of the binned one-feature model of ``y`` on ``x``.
+
+    Parameters
+    ----------
+    x : array of float
+        The feature (see :func:`as_numbers`); NaN is its own bin.
+    y : array
+        Target values: labels (``kind`` ``binary``/``multiclass``) or numbers (``regression``).
+        Missing targets must be removed beforehand.
+    exact : bool
+        One bin per distinct value (category codes).
+
+    Returns
+    -------
+    Power
+        ROC AUC (macro one-vs-rest for several classes) or R², with a bootstrap interval over the
+        out-of-fold predictions.
+
+    Examples
+    --------
+    >>> y = np.tile([0, 1], 50)
+    >>> cross_validated_power(y.astype(float), y, kind="binary", n_resamples=0).value
+    1.0
+    """
+    x, Y, _ = _clean(x, y, kind)
+    n = len(x)
+    if n < 2 * folds or (kind != "regression" and Y.shape[1] < 2):
+        return Power(np.nan, np.nan, np.nan, np.nan, n)
+    bins = _bins_for(x, n, max_bins, exact)
+    codes = bins.codes(x)
+    c = bins.n_codes
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    pred = np.empty((folds * c, Y.shape[1]))
+    for f in range(folds):
+        train = fold != f
+        pred[f * c:(f + 1) * c] = _table(codes[train], Y[train], c, Y[train].mean(axis=0))
+    return _power(fold * c + codes, pred, Y, kind, n_resamples=n_resamples, seed=seed, folds=folds)
+
+
+def transferred_power(x_fit, y_fit, x_new, y_new, *, kind: str, exact: bool = False,
+                      max_bins: int = MAX_BINS, n_resamples: int = 200, seed: int = 0) -> Power:
+    """Power on (``x_new``, ``y_new``) of the one-feature model fitted on all of (``x_fit``, ``y_fit``).
+
+    This is the offline relationship tested live: a feature whose values no longer carry the
+    target falls to AUC 0.5 (R² ≤ 0) even when its distribution is unchanged. Rows of ``y_new``
+    with a class never seen in ``y_fit`` are left out.
+    """
+    x_fit, Y_fit, classes = _clean(x_fit, y_fit, kind)
+    x_new, Y_new, _ = _clean(x_new, y_new, kind, classes)
+    if len(x_fit) < 2 or len(x_new) < 2 or (kind != "regression" and Y_fit.shape[1] < 2):
+        return Power(np.nan, np.nan, np.nan, np.nan, len(x_new))
+    bins = _bins_for(x_fit, len(x_fit), max_bins, exact)
+    table = _table(bins.codes(x_fit), Y_fit, bins.n_codes, Y_fit.mean(axis=0))
+    return _power(bins.codes(x_new), table, Y_new, kind, n_resamples=n_resamples, seed=seed)
+
+
+def difference_interval(a: Power, b: Power, *, confidence: float = 0.95) -> tuple[float, float, float]:
+    """``a - b`` with a percentile interval from the two (independent) bootstrap samples."""
+    point = a.value - b.value
+    m = min(len(a.draws), len(b.draws))
+    if m == 0:
+        return point, np.nan, np.nan
+    d = a.draws[:m] - b.draws[:m]
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return point, np.nan, np.nan
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(d, [alpha, 1 - alpha])
+    return float(point), float(lo), float(hi)
+
+
+# --- the full model and a common scale -----------------------------------------------------------
+def model_power(y, output, *, kind: str, positive=None, is_score: bool = False) -> float:
+    """The logged model's own power on the same scale as a single feature's.
+
+    Binary: ROC AUC of the score (``is_score``) or of the predicted class being ``positive``.
+    Multiclass: macro one-vs-rest ROC AUC of the predicted classes. Regression: R².
+    """
+    from sklearn.metrics import r2_score, roc_auc_score
+
+    if kind == "regression":
+        y, out = np.asarray(y, dtype=float), np.asarray(output, dtype=float)
+        ok = np.isfinite(y) & np.isfinite(out)
+        return float(r2_score(y[ok], out[ok])) if ok.sum() > 1 and np.ptp(y[ok]) > 0 else np.nan
+    y = np.asarray(y, dtype=object)
+    if kind == "binary":
+        truth = (y == positive).astype(int)
+        s = (np.asarray(output, dtype=float) if is_score
+             else (np.asarray(output, dtype=object) == positive).astype(float))
+        ok = np.isfinite(s)
+        if len(np.unique(truth[ok])) < 2:
+            return np.nan
+        return float(roc_auc_score(truth[ok], s[ok]))
+    out = np.asarray(output, dtype=object)
+    aucs = []
+    for c in pd.unique(y):
+        truth = (y == c).astype(int)
+        if 0 < truth.sum() < len(truth):
+            aucs.append(roc_auc_score(truth, (out == c).astype(float)))
+    return float(np.mean(aucs)) if aucs else np.nan
+
+
+def skill(power: float, kind: str) -> float:
+    """Power above chance on a 0–1 scale: Gini ``2·AUC − 1`` for classes, R² for regression."""
+    return power if kind == "regression" else 2 * power - 1
+
+
+# --- mutual information --------------------------------------------------------------------------
+def mutual_information(x: np.ndarray, y, *, kind: str, discrete: bool, seed: int = 0) -> tuple[float, float]:
+    """Mutual information (nats) between a feature and the target, and its share of ``H(Y)``
+    (classification; NaN for regression), with scikit-learn's estimators.
+
+    Discrete features use the plug-in estimate (missing values are one more value); continuous
+    ones the nearest-neighbour estimate on the rows where the feature is present.
+    """
+    from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
+
+    x = np.asarray(x, dtype=float)
+    if kind == "regression":
+        y = np.asarray(y, dtype=float)
+    else:
+        y = pd.factorize(pd.Series(np.asarray(y, dtype=object)).astype(str))[0]
+    if discrete:
+        x = np.where(np.isfinite(x), x, np.nanmin(x) - 1 if np.isfinite(x).any() else 0.0)
+        keep = np.ones(len(x), bool)
+    else:
+        keep = np.isfinite(x)
+    if keep.sum() < 10 or len(np.unique(x[keep])) < 2 or len(np.unique(y[keep])) < 2:
+        mi = 0.0 if keep.sum() >= 10 else np.nan
+    else:
+        fn = mutual_info_regression if kind == "regression" else mutual_info_classif
+        mi = float(fn(x[keep, None], y[keep], discrete_features=discrete, random_state=seed)[0])
+    if kind == "regression":
+        return mi, np.nan
+    shares = np.bincount(y) / len(y)
+    entropy = -np.sum(shares[shares > 0] * np.log(shares[shares > 0]))
+    return mi, (mi / entropy if entropy > 0 and np.isfinite(mi) else np.nan)
+
+
+# --- identifiers, shared rows, time --------------------------------------------------------------
+def identifier_profile(x: np.ndarray) -> tuple[float, float]:
+    """(share of distinct values, monotonicity in row order) of a feature.
+
+    Monotonicity is the absolute Spearman correlation between the value and the row position over
+    rows where the value is present: 1 for a counter or a timestamp of sorted rows.
+    """
+    from scipy.stats import spearmanr
+
+    x = np.asarray(x, dtype=float)
+    pos = np.flatnonzero(np.isfinite(x))
+    if len(pos) < 3:
+        return np.nan, np.nan
+    values = x[pos]
+    unique = len(np.unique(values)) / len(values)
+    if np.ptp(values) == 0:
+        return unique, 0.0
+    rho = spearmanr(values, pos).statistic
+    return float(unique), float(abs(rho)) if np.isfinite(rho) else 0.0
+
+
+def row_hashes(df: pd.DataFrame) -> np.ndarray:
+    """One 64-bit hash per row of ``df`` (values only, not the index)."""
+    if df.shape[1] == 0:
+        return np.zeros(len(df), dtype=np.uint64)
+    return pd.util.hash_pandas_object(df, index=False).to_numpy()
+
+
+def shared_share(keys_new, keys_old) -> tuple[int, float]:
+    """How many (and what share) of ``keys_new`` also occur in ``keys_old``."""
+    keys_new = pd.Index(keys_new)
+    if len(keys_new) == 0:
+        return 0, np.nan
+    hit = keys_new.isin(pd.Index(keys_old))
+    return int(hit.sum()), float(hit.mean())
+
+
+def chance_shared_share(keys_ref, keys_new, *, seed: int = 0) -> tuple[float, float]:
+    """Share of ``keys_new`` found in a random half of ``keys_ref``, and the same share for the
+    other half of ``keys_ref`` (what identical rows look like by chance between two samples of one
+    population, on the same footing)."""
+    keys_ref = np.asarray(keys_ref)
+    if len(keys_ref) < 4 or len(keys_new) == 0:
+        return np.nan, np.nan
+    half = np.random.default_rng(seed).permutation(len(keys_ref)) < len(keys_ref) // 2
+    base = pd.Index(keys_ref[half])
+    return (float(pd.Index(keys_new).isin(base).mean()),
+            float(pd.Index(keys_ref[~half]).isin(base).mean()))
+
+
+def period_overlap(ref_times: pd.Series, prod_times: pd.Series) -> dict:
+    """How the reference period overlaps the production period.
+
+    Returns ``reference_start``/``reference_end``/``production_start``/``production_end``,
+    ``overlap_days`` (0 when reference ends before production starts) and
+    ``reference_share_in_production_period`` (reference rows dated at or after the first
+    production row).
+    """
+    r, p = pd.Series(ref_times).dropna(), pd.Series(prod_times).dropna()
+    if r.empty or p.empty:
+        return {}
+    start, end = max(r.min(), p.min()), min(r.max(), p.max())
+    overlap = max((end - start).total_seconds() / 86400, 0.0) if end >= start else 0.0
+    return {"reference_start": r.min(), "reference_end": r.max(), "production_start": p.min(),
+            "production_end": p.max(), "overlap_days": overlap,
+            "reference_share_in_production_period": float((r >= p.min()).mean())}
+
+
+def late_share(available: pd.Series, at: pd.Series) -> tuple[int, float, int]:
+    """Rows whose value became known strictly after the prediction time: (count, share, rows compared)."""
+    both = available.notna().to_numpy() & at.notna().to_numpy()
+    n = int(both.sum())
+    if n == 0:
+        return 0, np.nan, 0
+    late = int((available.to_numpy()[both] > at.to_numpy()[both]).sum())
+    return late, late / n, n
