@@ -63,6 +63,13 @@ def show(obj, **kwargs) -> None:
         display(HTML(f"<p>{esc(obj)}</p>"))
 
 
+def show_html(markup: str) -> None:
+    """Display markup built by the package (which escapes every data value it interpolates)."""
+    from IPython.display import HTML, display
+
+    display(HTML(markup))
+
+
 def show_figure(fig) -> None:
     """Display a matplotlib figure (embedded as PNG in the report) and free it."""
     import matplotlib.pyplot as plt

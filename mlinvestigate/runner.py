@@ -166,12 +166,40 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
                     findings[check] = Finding(check, "error", "warning",
                                               f"The {check} investigation crashed: {exc}").to_dict()
                 progress(f"[{i}/{len(selected)}] {check}: {findings[check]['verdict']}")
-    findings = {c: findings[c] for c in selected}
-    doc = findings_document(incident, findings, created=created, command=command)
-    (folder / "findings.json").write_text(json.dumps(doc, indent=1))
-    write_index(folder, doc, meta)
-    failed = [c for c, f in findings.items() if f["verdict"] == "error"]
+        findings = {c: findings[c] for c in selected}
+        doc = findings_document(incident, findings, created=created, command=command)
+        (folder / "findings.json").write_text(json.dumps(doc, indent=1))
+        progress("summary")
+        summary_error = _run_summary(Path(notebooks), spec_path, folder, cache, trust_model, meta)
+    if summary_error or not (folder / "index.html").exists():
+        # the plain index still lists every verdict; a failure is shown on it
+        if summary_error:
+            doc["warnings"] = doc["warnings"] + [f"The summary page failed: {summary_error}"]
+        write_index(folder, doc, meta)
+    doc = json.loads((folder / "findings.json").read_text())
+    failed = [c for c, f in findings.items() if f["verdict"] == "error"] + (["summary"] if summary_error else [])
     return RunResult(folder=folder, findings=doc, failed=failed)
+
+
+def _run_summary(notebooks: Path, spec_path: Path, folder: Path, cache: str, trust_model: bool,
+                 meta: dict) -> str | None:
+    """Execute the summary notebook into ``index.html``; return the error text if it failed."""
+    import papermill as pm
+
+    source = notebooks / "summary.ipynb"
+    if not source.exists():
+        return None
+    out_nb = folder / "summary.ipynb"
+    try:
+        pm.execute_notebook(str(source), str(out_nb), kernel_name="python3",
+                            parameters={"spec": str(spec_path), "out": str(folder), "data": cache,
+                                        "trust_model": trust_model, "interactive": False},
+                            progress_bar=False, cwd=str(spec_path.parent),
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        render_html(out_nb, folder / "index.html", {**meta, "current": "index.html"})
+    except Exception as exc:  # noqa: BLE001 - fall back to the plain index
+        return str(getattr(exc, "evalue", None) or exc).splitlines()[0][:300]
+    return None
 
 
 def _select(requested: list[str] | None, notebooks: Path) -> list[str]:

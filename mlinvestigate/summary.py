@@ -1,0 +1,455 @@
+"""The incident summary: a diagnosis, not a pile of checks.
+
+:func:`build` reads every check's finding (``findings.json``) and the incident, and returns a
+:class:`Summary`: what most likely happened and what was ruled out, the gap attribution, what to
+do now (derived from the evidence), what to monitor from now on (ready-to-paste alerts) and the
+debugging checklist ticked from the evidence. ``Summary.save`` adds ``attribution``, ``actions``,
+``monitoring`` and ``checklist`` to ``findings.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import checks as _checks
+from .attribution import attribute_gap
+from .findings import jsonable
+from .metrics import row_outcome
+
+# (area, check, item): the debugging checklist, ticked from each check's verdict
+CHECKLIST = (
+    ("deployment", "deployment", "The model version serving is the one validated"),
+    ("data", "drift", "Production inputs look like reference inputs"),
+    ("data", "skew", "Features are computed the same way offline and live"),
+    ("data", "leakage", "No feature learned from the future"),
+    ("model", "segments", "No segment fails on its own"),
+    ("model", "prior_shift", "The class balance (target distribution) is unchanged"),
+    ("measurement", "measurement", "Offline and production metrics compare like with like"),
+    ("measurement", "labels", "Labels are as clean and as defined as offline"),
+    ("infrastructure", "health", "Serving is healthy (errors, latency, volume, input quality)"),
+)
+
+
+@dataclass
+class Summary:
+    """Everything the summary page shows; see :func:`build`."""
+
+    doc: dict
+    headline: str
+    ruled_out: list[str]
+    undecided: list[str]
+    attribution: dict | None
+    actions: list[dict]
+    monitoring: list[dict]
+    checklist: pd.DataFrame
+    routing: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def diagnosis_table(self) -> pd.DataFrame:
+        rows = []
+        order = self.doc["ranking"] + [c for c in self.doc["checks"] if c not in self.doc["ranking"]]
+        for cid in order:
+            f = self.doc["checks"][cid]
+            rows.append({"check": _checks.TITLES.get(cid, cid), "verdict": f["verdict"],
+                         "severity": f["severity"], "summary": f["summary"],
+                         "culprits": ", ".join(f.get("culprits", [])[:6]), "page": f["report"]})
+        return pd.DataFrame(rows)
+
+    def monitoring_yaml(self) -> str:
+        import yaml
+
+        return yaml.safe_dump({"alerts": [{k: v for k, v in a.items() if k != "why"} for a in self.monitoring]},
+                              sort_keys=False, width=100)
+
+    def save(self, out: str | Path | None) -> None:
+        """Add the summary's sections to ``<out>/findings.json``."""
+        if not out:
+            return
+        path = Path(out) / "findings.json"
+        doc = json.loads(path.read_text())
+        doc.update(jsonable({"diagnosis": {"headline": self.headline, "ruled_out": self.ruled_out,
+                                           "undecided": self.undecided},
+                             "attribution": self.attribution, "actions": self.actions,
+                             "monitoring": self.monitoring,
+                             "checklist": self.checklist.to_dict(orient="records")}))
+        path.write_text(json.dumps(doc, indent=1))
+
+
+def load_findings(out: str | Path) -> dict:
+    return json.loads((Path(out) / "findings.json").read_text())
+
+
+# --- diagnosis -------------------------------------------------------------------------------
+def diagnose(doc: dict) -> tuple[str, list[str], list[str]]:
+    """The headline sentence, the checks ruled out and those that could not decide."""
+    checks = doc["checks"]
+    ranking = doc["ranking"]
+    ruled_out = [c for c, f in checks.items() if f["verdict"] == "clear"]
+    undecided = [c for c, f in checks.items() if f["verdict"] in ("inconclusive", "skipped", "error")]
+    if not ranking:
+        headline = "Nothing is wrong: no investigation found a problem."
+        if undecided:
+            headline += (" Not everything could be checked: "
+                         + ", ".join(f"{_checks.TITLES[c].split(':')[0].lower()} ({checks[c]['verdict']})"
+                                     for c in undecided) + ".")
+        return headline, ruled_out, undecided
+    top = ranking[0]
+    f = checks[top]
+    headline = f"Most likely cause: {_checks.TITLES[top].split(':')[0].lower()}. {f['summary']}"
+    if len(ranking) > 1:
+        headline += " Also detected: " + ", ".join(_checks.TITLES[c].split(":")[0].lower()
+                                                   for c in ranking[1:]) + "."
+    return headline, ruled_out, undecided
+
+
+# --- attribution ------------------------------------------------------------------------------
+def _production_rates(incident, doc: dict) -> tuple[dict | None, str]:
+    """Production class shares: the prior-shift check's (estimated if needed), else observed labels."""
+    ev = doc["checks"].get("prior_shift", {}).get("evidence", {})
+    if "production_class_rates" in ev and ev["production_class_rates"]:
+        return ev["production_class_rates"], "prior-shift check"
+    if ev.get("production_positive_rate") is not None and incident.kind == "binary":
+        neg = next(c for c in incident.classes if c != incident.positive_label)
+        r = ev["production_positive_rate"]
+        return {str(incident.positive_label): r, str(neg): 1 - r}, "prior-shift check"
+    y = incident.production[incident.target].dropna()
+    if len(y) == 0:
+        return None, "none"
+    return {str(k): float(v) for k, v in y.astype(str).value_counts(normalize=True).items()}, "observed labels"
+
+
+def _fair_production(doc: dict) -> float | None:
+    """The measurement check's estimate for all production rows, when it found labels biased."""
+    f = doc["checks"].get("measurement", {})
+    if f.get("verdict") != "detected":
+        return None
+    ev = f.get("evidence", {})
+    for key in ("estimated_production_metric", "fair_production_metric", "production_estimate"):
+        v = ev.get(key)
+        if isinstance(v, dict):
+            v = v.get("value")
+        if isinstance(v, (int, float)):
+            return float(v)
+    return None
+
+
+def attribution(incident, doc: dict, *, seed: int = 0) -> dict | None:
+    """The gap split into covariate shift, prior shift, measurement and unexplained parts."""
+    metric = doc["metric"]
+    if metric.get("production") is None or metric.get("reference") is None:
+        return None
+    from .stats.domain import density_ratios
+
+    outcome = row_outcome(incident, incident.reference)
+    weights = density_ratios(incident, seed=seed)
+    rates, rates_from = (None, "none") if not incident.is_classification else _production_rates(incident, doc)
+    y_ref = incident.reference[incident.target].to_numpy(object) if incident.is_classification else None
+    res = attribute_gap(outcome, covariate_weights=weights, y_ref=y_ref, production_rates=rates,
+                        observed_production=float(metric["production"]),
+                        fair_production=_fair_production(doc), seed=seed)
+    res["metric"] = metric["name"]
+    res["higher_is_better"] = metric.get("higher_is_better", True)
+    res["production_rates_from"] = rates_from
+    return res
+
+
+# --- what to do now -------------------------------------------------------------------------
+def routing_curve(incident) -> pd.DataFrame:
+    """Coverage (share of traffic the model keeps) vs accuracy on what it keeps, most confident first.
+
+    Uses labelled production rows (reference rows when production has no labels). Confidence is
+    the distance of the score from the decision threshold; without a score the curve is empty.
+    """
+    if not incident.is_classification or not incident.score:
+        return pd.DataFrame(columns=["coverage", "accuracy", "routed"])
+    df = incident.labelled_production if incident.labelled.any() else incident.reference
+    if incident.score not in df.columns or len(df) == 0:
+        return pd.DataFrame(columns=["coverage", "accuracy", "routed"])
+    s = pd.to_numeric(df[incident.score], errors="coerce").to_numpy(float)
+    correct = row_outcome(incident, df)
+    ok = np.isfinite(s) & np.isfinite(correct)
+    s, correct = s[ok], correct[ok]
+    if len(s) == 0:
+        return pd.DataFrame(columns=["coverage", "accuracy", "routed"])
+    confidence = np.abs(s - 0.5)
+    order = np.argsort(-confidence, kind="stable")
+    cum = np.cumsum(correct[order])
+    n = len(s)
+    coverage = np.linspace(0.05, 1.0, 20)
+    k = np.maximum(1, np.round(coverage * n).astype(int))
+    acc = cum[k - 1] / k
+    cutoff = confidence[order][k - 1]
+    return pd.DataFrame({"coverage": coverage, "accuracy": acc, "routed": 1 - coverage,
+                         "confidence_cutoff": cutoff,
+                         "rows_from": "production" if incident.labelled.any() else "reference"})
+
+
+def actions(incident, doc: dict, routing: pd.DataFrame) -> list[dict]:
+    """What to do now, each derived from a detected finding's evidence."""
+    checks = doc["checks"]
+    out = []
+
+    def detected(c):
+        return checks.get(c, {}).get("verdict") == "detected"
+
+    if detected("deployment"):
+        versions = checks["deployment"].get("culprits", [])
+        expected = incident.spec.model.version
+        out.append({"action": "Roll back / pin the serving version",
+                    "detail": f"route all traffic to version {expected or 'the validated one'}"
+                              + (f"; stop serving {', '.join(versions)}" if versions else ""),
+                    "why": checks["deployment"]["summary"]})
+    if detected("skew"):
+        out.append({"action": "Fix the serving feature pipeline",
+                    "detail": "recompute " + ", ".join(checks["skew"].get("culprits", [])[:5])
+                              + " the way training does (see the skew page for each pattern)",
+                    "why": checks["skew"]["summary"]})
+    if detected("health"):
+        out.append({"action": "Fix serving health first",
+                    "detail": "failing signals: " + ", ".join(checks["health"].get("culprits", [])[:6]),
+                    "why": checks["health"]["summary"]})
+    ev = checks.get("prior_shift", {}).get("evidence", {})
+    rec = ev.get("recommended_threshold") or ev.get("optimal_threshold")
+    if isinstance(rec, dict):
+        rec = rec.get("accuracy", rec.get("value"))
+    if detected("prior_shift") and isinstance(rec, (int, float)):
+        out.append({"action": "Adjust the decision threshold",
+                    "detail": f"move the threshold to {rec:.2f} for the new class balance "
+                              "(see the threshold curve on the prior-shift page)",
+                    "why": checks["prior_shift"]["summary"]})
+    elif detected("prior_shift"):
+        out.append({"action": "Adjust the decision threshold or recalibrate",
+                    "detail": "the class balance moved; re-weight scores to the new prior",
+                    "why": checks["prior_shift"]["summary"]})
+    if detected("leakage"):
+        out.append({"action": "Retrain without the leaking features",
+                    "detail": "drop " + ", ".join(checks["leakage"].get("culprits", [])[:5])
+                              + "; the offline metric was inflated and is not a baseline",
+                    "why": checks["leakage"]["summary"]})
+    if detected("labels"):
+        out.append({"action": "Audit the labels before trusting the production metric",
+                    "detail": "review the likely mislabelled rows on the labels page; align label definitions"
+                              + (" with " + ", ".join(checks["labels"]["culprits"][:3])
+                                 if checks["labels"].get("culprits") else ""),
+                    "why": checks["labels"]["summary"]})
+    if detected("drift") or detected("segments"):
+        culprits = (checks.get("segments", {}).get("culprits", []) if detected("segments")
+                    else checks["drift"].get("culprits", []))
+        out.append({"action": "Ensemble with a rule-based baseline where the model is out of its depth",
+                    "detail": "send " + ", ".join(culprits[:4])
+                              + " traffic (or inputs outside the reference range) to the previous rules or "
+                                "baseline until the model is retrained on recent data",
+                    "why": (checks["segments"] if detected("segments") else checks["drift"])["summary"]})
+        out.append({"action": "Retrain on recent production data",
+                    "detail": "include the drifted period once labels arrive; validate on the newest weeks",
+                    "why": "the input distribution moved since training"})
+    if detected("measurement"):
+        out.append({"action": "Report the fair metric, not the raw one",
+                    "detail": "the labelled production rows are not a fair sample; use the measurement "
+                              "page's estimate for all traffic",
+                    "why": checks["measurement"]["summary"]})
+    if len(routing) and doc["ranking"]:
+        target = float(doc["metric"]["reference"] or 0)
+        ok = routing[routing["accuracy"] >= target]
+        if len(ok):
+            best = ok.iloc[-1]
+            detail = (f"route the {best['routed']:.0%} least confident predictions to human review; "
+                      f"the rest keeps {best['accuracy']:.1%} accuracy (the offline level)")
+        else:
+            best = routing.iloc[len(routing) // 2]
+            detail = (f"routing the {best['routed']:.0%} least confident predictions to review keeps "
+                      f"{best['accuracy']:.1%} accuracy on the rest; pick the share on the curve below")
+        out.append({"action": "Route low-confidence predictions to human review", "detail": detail,
+                    "why": "buys time while the cause is fixed"})
+    return out
+
+
+# --- what to monitor --------------------------------------------------------------------------
+def monitoring(incident, doc: dict) -> list[dict]:
+    """Alerts this incident shows are needed, as ready-to-paste rules."""
+    checks = doc["checks"]
+    metric = doc["metric"]
+    out = []
+    if metric.get("reference") is not None:
+        gap = incident.threshold("measurement", "metric_gap")
+        bound = (metric["reference"] - gap) if metric.get("higher_is_better", True) else (metric["reference"] + gap)
+        op = "<" if metric.get("higher_is_better", True) else ">"
+        out.append({"alert": "metric_gap", "metric": metric["name"], "condition": f"weekly {metric['name']} {op} {bound:.3f}",
+                    "why": "the production metric left the offline interval"})
+    drift = checks.get("drift", {})
+    feats = drift.get("culprits", []) if drift.get("verdict") == "detected" else []
+    for feat in feats[:10]:
+        out.append({"alert": f"drift:{feat}", "metric": "psi", "feature": feat,
+                    "condition": f"daily PSI({feat}) > {incident.threshold('drift', 'psi_warning')}",
+                    "why": "drifted in this incident"})
+    out.append({"alert": "drift:all_features", "metric": "psi",
+                "condition": f"daily PSI of any feature > {incident.threshold('drift', 'psi_critical')}",
+                "why": "catch the next drift before labels arrive"})
+    if incident.target in incident.production.columns:
+        coverage = float(incident.labelled.mean())
+        out.append({"alert": "label_coverage", "metric": "labelled share",
+                    "condition": f"weekly labelled share < {max(coverage * 0.8, 0.0):.2f} or labelled rows biased",
+                    "why": f"{coverage:.0%} of production rows are labelled now"})
+    if incident.spec.columns.model_version or incident.spec.model.version:
+        out.append({"alert": "model_version", "metric": "versions serving",
+                    "condition": f"any version other than {incident.spec.model.version or 'the validated one'} serves traffic",
+                    "why": "catch a wrong deployment at once"})
+    if incident.spec.columns.status:
+        out.append({"alert": "error_rate", "metric": "error share",
+                    "condition": f"hourly error rate > {incident.threshold('health', 'error_rate'):.1%}",
+                    "why": "serving failures"})
+    if incident.spec.columns.latency_ms and incident.spec.expected.latency_p95_ms:
+        out.append({"alert": "latency_p95", "metric": "latency",
+                    "condition": f"hourly P95 latency > {incident.spec.expected.latency_p95_ms:g} ms",
+                    "why": "serving expectation"})
+    for sig in checks.get("health", {}).get("culprits", []):
+        if sig.startswith("missing:"):
+            out.append({"alert": sig, "metric": "missing share",
+                        "condition": f"hourly missing share of {sig[8:]} > reference + "
+                                     f"{incident.threshold('health', 'missing_increase'):.0%}",
+                        "why": "went missing in this incident"})
+    if checks.get("prior_shift", {}).get("verdict") == "detected":
+        out.append({"alert": "prior_shift", "metric": "predicted positive share",
+                    "condition": "weekly predicted positive share outside the reference interval",
+                    "why": "the class balance moved in this incident"})
+    return out
+
+
+def checklist(doc: dict) -> pd.DataFrame:
+    """The debugging checklist, each item ticked from its check's verdict."""
+    status = {"clear": "checked and fine", "detected": "checked and failing",
+              "inconclusive": "checked, could not decide", "skipped": "not checked (input missing)",
+              "error": "not checked (the check failed)"}
+    rows = []
+    for area, cid, item in CHECKLIST:
+        f = doc["checks"].get(cid)
+        rows.append({"area": area, "item": item,
+                     "status": status[f["verdict"]] if f else "not checked (not run)",
+                     "evidence": f["summary"] if f else "", "page": f["report"] if f else ""})
+    return pd.DataFrame(rows)
+
+
+def build(incident, doc: dict, *, seed: int = 0) -> Summary:
+    """The summary of one run from its ``findings.json`` document."""
+    headline, ruled_out, undecided = diagnose(doc)
+    notes = []
+    try:
+        attr = attribution(incident, doc, seed=seed)
+    except Exception as exc:  # noqa: BLE001 - the page says why instead of losing the summary
+        attr, notes = None, [f"gap attribution could not be computed: {exc}"]
+    routing = routing_curve(incident)
+    return Summary(doc=doc, headline=headline, ruled_out=ruled_out, undecided=undecided,
+                   attribution=attr, actions=actions(incident, doc, routing),
+                   monitoring=monitoring(incident, doc), checklist=checklist(doc), routing=routing,
+                   notes=notes)
+
+
+# --- in-process runs (live notebooks) ---------------------------------------------------------
+def collect(incident, check_ids=None) -> dict:
+    """Run every check in this process and build the ``findings.json`` document (no files written).
+
+    For live notebooks opened without a batch run; the batch runner isolates each check in its own
+    kernel instead.
+    """
+    import datetime as dt
+    import traceback
+
+    from .findings import Finding
+    from .runner import findings_document
+
+    found = {}
+    for cid in check_ids or _checks.CHECK_IDS:
+        try:
+            found[cid] = _checks.get(cid).run(incident).finding.to_dict()
+        except ImportError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - one failing check must not hide the others
+            found[cid] = Finding(cid, "error", "warning", f"The {cid} investigation failed: {exc}",
+                                 evidence={"traceback": traceback.format_exc()[-4000:]}).to_dict()
+    return findings_document(incident, found, created=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                             command="(live notebook)")
+
+
+# --- HTML sections (every data value escaped) ------------------------------------------------
+def _num(v, fmt=".3f"):
+    return "–" if v is None else format(v, fmt)
+
+
+def header_html(doc: dict) -> str:
+    from .display import esc
+
+    rows = "".join(
+        f"<tr><td>{esc(i['role'])}</td><td><code>{esc(i['path'])}</code></td>"
+        f"<td>{esc(i['rows'] if i['rows'] is not None else '–')}</td><td><code>{esc(i['sha256'])}</code></td>"
+        f"<td>{esc(' → '.join(doc.get('time_range', {}).get(i['role'], [])))}</td></tr>"
+        for i in doc["inputs"])
+    return (f"<p>Incident <code>{esc(doc['incident'])}</code> · report created {esc(doc['created'])} · "
+            f"mlinvestigate {esc(doc['version'])} · task {esc(doc.get('task', ''))}</p>"
+            f"<table class='mli-table'><tr><th>input</th><th>file</th><th>rows</th><th>sha256</th>"
+            f"<th>time range</th></tr>{rows}</table>"
+            f"<p>Reproduce this report: <code>{esc(doc.get('command', ''))}</code></p>")
+
+
+def gap_html(doc: dict) -> str:
+    from .display import esc
+
+    m = doc["metric"]
+    text = (f"<p style='font-size:1.2em'>{esc(m['name'])}: <b>{_num(m['reference'])}</b> offline "
+            f"(95% CI {_num(m['reference_ci'][0])}–{_num(m['reference_ci'][1])}, {esc(m['reference_rows'])} rows) "
+            f"vs <b>{_num(m['production'])}</b> in production (95% CI {_num(m['production_ci'][0])}–"
+            f"{_num(m['production_ci'][1])}, {esc(m['production_labelled_rows'])} labelled rows).</p>")
+    meas = doc["checks"].get("measurement")
+    if meas and meas["verdict"] == "detected":
+        text += (f"<p><b>The comparison as made is misleading</b> — {esc(meas['summary'])} "
+                 f"(<a href='{esc(meas['report'])}'>measurement page</a>)</p>")
+    elif meas and meas["verdict"] == "clear":
+        text += "<p>The measurement check found the comparison fair: same metric, representative labels.</p>"
+    return text
+
+
+def diagnosis_html(s: Summary) -> str:
+    from .display import esc
+
+    colours = {"detected": "#c0392b", "clear": "#1e8449", "inconclusive": "#b9770e", "skipped": "#7f8c8d",
+               "error": "#6c3483"}
+    rows = "".join(
+        f"<tr><td><a href='{esc(r.page)}'>{esc(r.check)}</a></td><td><span style='background:"
+        f"{colours[r.verdict]};color:white;padding:1px 6px;border-radius:3px'>{esc(r.verdict)}</span></td>"
+        f"<td>{esc(r.severity)}</td><td style='text-align:left'>{esc(r.summary)}</td>"
+        f"<td style='text-align:left'>{esc(r.culprits)}</td></tr>"
+        for r in s.diagnosis_table().itertuples())
+    ruled = ", ".join(esc(_checks.TITLES[c].split(":")[0].lower()) for c in s.ruled_out) or "nothing"
+    return (f"<p style='font-size:1.2em'><b>{esc(s.headline)}</b></p>"
+            f"<p>Ruled out: {ruled}.</p>"
+            f"<table class='mli-table'><tr><th>check</th><th>verdict</th><th>severity</th><th>summary</th>"
+            f"<th>culprits</th></tr>{rows}</table>")
+
+
+def attribution_table(attr: dict) -> pd.DataFrame:
+    names = {"covariate_shift": "covariate shift (production's feature mix)",
+             "prior_shift": "prior shift (production's class balance)",
+             "unexplained": "unexplained (concept drift, skew, labels, leakage, other model)",
+             "measurement": "measurement artefact (biased labelled sample)"}
+    return pd.DataFrame([{"part": names[p], "metric lost": v["value"], "95% CI low": v["ci"][0],
+                          "95% CI high": v["ci"][1]} for p, v in attr["parts"].items()])
+
+
+def actions_html(s: Summary) -> str:
+    from .display import esc
+
+    if not s.actions:
+        return "<p>No action needed: nothing was detected.</p>"
+    items = "".join(f"<li><b>{esc(a['action'])}</b>: {esc(a['detail'])}<br><small>why: {esc(a['why'])}</small></li>"
+                    for a in s.actions)
+    return f"<ol>{items}</ol>"
+
+
+def monitoring_html(s: Summary) -> str:
+    from .display import esc
+
+    return f"<pre style='background:#f4f6f6;padding:0.6em'>{esc(s.monitoring_yaml())}</pre>"
