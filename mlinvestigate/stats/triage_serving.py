@@ -105,3 +105,16 @@ def chance_unseen(reference_counts) -> float:
     counts = np.asarray(reference_counts)
     n = counts.sum()
     return float((counts == 1).sum() / n) if n else 1.0
+
+
+def poisson_upper(counts, *, confidence: float = 0.95) -> np.ndarray:
+    """Exact (Garwood) upper confidence bound of a Poisson rate from observed ``counts``: a day's
+    volume is only called low when even this bound is below the bar.
+
+    Examples
+    --------
+    >>> round(float(poisson_upper(0)), 3), round(float(poisson_upper(10)), 3)
+    (3.689, 18.39)
+    """
+    k = np.asarray(counts, dtype=float)
+    return stats.chi2.ppf(0.5 + confidence / 2, 2 * (k + 1)) / 2

@@ -1,0 +1,299 @@
+"""Health: is serving healthy?
+
+Before blaming the model, rule out the plumbing: requests that failed or timed out, days with
+missing traffic, slow responses, rows logged without a prediction, and inputs that arrive empty,
+out of range or with categories the model never saw. Each signal is compared with a documented,
+overridable threshold (``thresholds.health``) through a confidence interval, so a handful of errors
+in a small log does not fire; signals whose inputs are absent are reported as not checked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..findings import Finding, Result
+from ..stats.intervals import fdr, wilson
+from ..stats.triage_proportions import two_proportion_z
+from ..stats.triage_serving import (
+    chance_out_of_range,
+    chance_unseen,
+    grouped_quantiles,
+    poisson_upper,
+    status_kinds,
+)
+from ..stats.triage_time import partial_days, period_codes
+
+CHECK = "health"
+_CRITICAL = ("error_rate", "timeout_rate", "no_prediction")
+SIGNAL_COLUMNS = ["signal", "status", "value", "ci_low", "ci_high", "threshold", "detail"]
+
+
+def _signal(name: str, status: str, detail: str, value=np.nan, ci=(np.nan, np.nan), threshold=np.nan,
+            ratio: float = 0.0) -> dict:
+    return {"signal": name, "status": status, "value": value, "ci_low": ci[0], "ci_high": ci[1],
+            "threshold": threshold, "detail": detail, "ratio": ratio}
+
+
+def _rate_signal(name: str, what: str, k: int, n: int, limit: float) -> dict:
+    """A rate that fails when its whole Wilson interval lies above ``limit``."""
+    if n == 0:
+        return _signal(name, "not checked", f"no rows to measure the {what} on")
+    lo, hi = (float(v) for v in wilson(k, n))
+    rate = k / n
+    failing = lo > limit
+    detail = f"{rate:.2%} {what} ({k:,} of {n:,} rows); threshold {limit:.2%}"
+    return _signal(name, "failing" if failing else "ok", detail, rate, (lo, hi), limit,
+                   ratio=rate / limit if limit > 0 else np.inf)
+
+
+def no_prediction_mask(s: pd.Series) -> np.ndarray:
+    """Rows whose logged prediction is missing or an empty string."""
+    miss = s.isna().to_numpy()
+    if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+        miss |= s.astype("string").str.strip().eq("").fillna(False).to_numpy(bool)
+    return miss
+
+
+def _statuses(prod: pd.DataFrame, column: str | None, thresholds: dict) -> tuple[list[dict], np.ndarray | None, pd.DataFrame]:
+    if not column:
+        why = "not checked: the spec names no columns.status"
+        return ([_signal("error_rate", "not checked", why), _signal("timeout_rate", "not checked", why)],
+                None, pd.DataFrame())
+    kinds = status_kinds(prod[column])
+    known = kinds != "missing"
+    n = int(known.sum())
+    signals = [_rate_signal("error_rate", "errors", int((kinds == "error").sum()), n, thresholds["error_rate"]),
+               _rate_signal("timeout_rate", "timeouts", int((kinds == "timeout").sum()), n,
+                            thresholds["timeout_rate"])]
+    counts = prod[column].astype(object).where(prod[column].notna(), "(missing)").value_counts()
+    table = pd.DataFrame({"status": counts.index.astype(str), "rows": counts.to_numpy(),
+                          "share": counts.to_numpy() / max(len(prod), 1)})
+    table["counted_as"] = status_kinds(pd.Series(counts.index, dtype=object).replace("(missing)", None))
+    return signals, kinds, table
+
+
+def _latency(prod, column, day, n_days, expected) -> tuple[dict, dict | None]:
+    if not column:
+        return _signal("latency_p95", "not checked", "not checked: the spec names no columns.latency_ms"), None
+    lat = pd.to_numeric(prod[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    overall = grouped_quantiles(lat, np.zeros(len(lat), dtype=np.int64), 1)
+    by_day = grouped_quantiles(lat, day, n_days) if n_days else None
+    p95, p95_lo = float(overall["p95"][0]), float(overall["p95_low"][0])
+    if not np.isfinite(p95):
+        return _signal("latency_p95", "not checked", f"column {column!r} holds no latency values"), by_day
+    ci = (p95_lo, float(overall["p95_high"][0]))
+    if expected is None:
+        return _signal("latency_p95", "not checked",
+                       f"P95 latency {p95:.0f} ms; no expectation to compare with (set expected.latency_p95_ms)",
+                       p95, ci), by_day
+    slow_days = 0
+    worst = p95
+    if by_day is not None:
+        over = by_day["p95_low"] > expected
+        slow_days = int(np.nansum(over))
+        if slow_days:
+            worst = float(np.nanmax(by_day["p95"][over]))
+    failing = slow_days > 0 or p95_lo > expected
+    detail = (f"P95 latency {p95:.0f} ms overall (expected at most {expected:.0f} ms)"
+              + (f"; above the expectation on {slow_days} day(s), worst {worst:.0f} ms" if slow_days else ""))
+    return _signal("latency_p95", "failing" if failing else "ok", detail, p95, ci, expected,
+                   ratio=worst / expected), by_day
+
+
+def _volume(ts, day, days, expected, drop) -> tuple[dict, np.ndarray, np.ndarray]:
+    counts = np.bincount(day[day >= 0], minlength=len(days))
+    partial = partial_days(ts, days)
+    full = counts[~partial]
+    if len(full) == 0:
+        return _signal("volume", "not checked", "no complete day of production traffic"), counts, partial
+    median = float(np.median(full))
+    bars = {"its own median": median} | ({"the expected volume": expected} if expected else {})
+    upper = poisson_upper(counts)
+    worst = None
+    for label, bar in bars.items():
+        low = (~partial) & (upper < drop * bar)
+        if low.any():
+            k = int(np.argmin(np.where(low, counts / bar, np.inf)))
+            worst = (label, bar, int(low.sum()), k)
+            break
+    ref_bar = expected or median
+    value = float(np.median(full))
+    if worst is None:
+        detail = (f"median {value:,.0f} rows a day" + (f" (expected {expected:,.0f})" if expected else "")
+                  + f"; no complete day below {drop:.0%} of " + " or ".join(bars))
+        return _signal("volume", "ok", detail, value, threshold=drop * ref_bar), counts, partial
+    label, bar, n_low, k = worst
+    detail = (f"{n_low} day(s) below {drop:.0%} of {label} ({bar:,.0f} rows); lowest {days[k].date()}: "
+              f"{counts[k]:,} rows")
+    return _signal("volume", "failing", detail, float(counts[k]), threshold=drop * bar,
+                   ratio=bar * drop / max(counts[k], 1)), counts, partial
+
+
+def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, list[dict]]:
+    """Missing, out-of-range and unseen-category rates of every feature, tested together (BH)."""
+    ref, prod = incident.reference, incident.production
+    rows, tests = [], []  # tests: (row index, kind, p-value, effect, threshold)
+    n_ref, n_prod = len(ref), len(prod)
+    for f in incident.missing_in_production:
+        ref_missing = float(ref[f].isna().mean()) if f in ref.columns else 0.0
+        rows.append({"feature": f, "type": "absent", "reference_missing": ref_missing,
+                     "production_missing": 1.0, "missing_increase": 1.0 - ref_missing,
+                     "out_of_range": np.nan, "out_of_range_chance": np.nan, "unseen": np.nan,
+                     "unseen_chance": np.nan})
+        tests.append((len(rows) - 1, "missing", 0.0, 1.0 - ref_missing, thresholds["missing_increase"]))
+    features = incident.features
+    ref_na = ref[features].isna().sum().to_numpy() if features else np.array([])
+    prod_na = prod[features].isna().sum().to_numpy() if features else np.array([])
+    for i, f in enumerate(features):
+        kind = incident.feature_types[f]
+        row = {"feature": f, "type": kind, "reference_missing": ref_na[i] / n_ref,
+               "production_missing": prod_na[i] / n_prod, "missing_increase": prod_na[i] / n_prod - ref_na[i] / n_ref,
+               "out_of_range": np.nan, "out_of_range_chance": np.nan, "unseen": np.nan, "unseen_chance": np.nan}
+        rows.append(row)
+        idx = len(rows) - 1
+        p = float(two_proportion_z(prod_na[i], n_prod, ref_na[i], n_ref, alternative="greater"))
+        tests.append((idx, "missing", p, row["missing_increase"], thresholds["missing_increase"]))
+        if kind == "numeric" and pd.api.types.is_numeric_dtype(ref[f]) and pd.api.types.is_numeric_dtype(prod[f]):
+            r = ref[f].to_numpy(dtype=float, na_value=np.nan)
+            x = prod[f].to_numpy(dtype=float, na_value=np.nan)
+            r, x = r[np.isfinite(r)], x[np.isfinite(x)]
+            if len(r) and len(x):
+                k = int(((x < r.min()) | (x > r.max())).sum())
+                chance = chance_out_of_range(len(r))
+                row.update(out_of_range=k / len(x), out_of_range_chance=chance)
+                tests.append((idx, "out_of_range", float(stats.binom.sf(k - 1, len(x), chance)),
+                              k / len(x) - chance, thresholds["out_of_range"]))
+        elif kind == "categorical" and isinstance(prod[f].dtype, pd.CategoricalDtype):
+            k_cats = len(prod[f].cat.categories)
+            rc = np.bincount(ref[f].cat.codes.to_numpy()[ref[f].notna().to_numpy()], minlength=k_cats)
+            pc = np.bincount(prod[f].cat.codes.to_numpy()[prod[f].notna().to_numpy()], minlength=k_cats)
+            if rc.sum() and pc.sum():
+                k = int(pc[rc == 0].sum())
+                chance = chance_unseen(rc[rc > 0])
+                row.update(unseen=k / pc.sum(), unseen_chance=chance)
+                tests.append((idx, "unseen", float(stats.binom.sf(k - 1, int(pc.sum()), chance)),
+                              k / pc.sum() - chance, thresholds["unseen_categories"]))
+    table = pd.DataFrame(rows)
+    signals = []
+    if tests:
+        _, discovered = fdr([t[2] for t in tests], alpha=alpha)
+        for (idx, kind, _p, effect, limit), found in zip(tests, discovered, strict=True):
+            if found and effect > limit:
+                r = rows[idx]
+                name = f"{kind}:{r['feature']}"
+                if kind == "missing":
+                    what = ("absent from production" if r["type"] == "absent"
+                            else f"missing in {r['production_missing']:.1%} of production rows")
+                    detail = f"{what} vs {r['reference_missing']:.1%} in reference"
+                    value = r["production_missing"]
+                    n = n_prod if r["type"] != "absent" else 0
+                elif kind == "out_of_range":
+                    detail = (f"{r['out_of_range']:.1%} of production values outside the reference range "
+                              f"(chance alone: {r['out_of_range_chance']:.1%})")
+                    value = r["out_of_range"]
+                    n = int(prod[r["feature"]].notna().sum())
+                else:
+                    detail = (f"{r['unseen']:.1%} of production values in categories never seen in reference "
+                              f"(chance alone: {r['unseen_chance']:.1%})")
+                    value = r["unseen"]
+                    n = int(prod[r["feature"]].notna().sum())
+                ci = tuple(float(v) for v in wilson(round(value * n), n)) if n else (value, value)
+                signals.append(_signal(name, "failing", detail, value, ci, limit, ratio=effect / limit))
+    table["flags"] = [", ".join(s["signal"].split(":")[0] for s in signals if s["signal"].endswith(f":{f}"))
+                      for f in table["feature"]] if len(table) else []
+    return table, signals
+
+
+def run(incident, **options) -> Result:
+    """Check serving health: statuses, volume, latency, missing predictions and input quality."""
+    th = {k: incident.threshold(CHECK, k) for k in ("error_rate", "timeout_rate", "missing_increase",
+                                                     "volume_drop", "out_of_range", "unseen_categories",
+                                                     "no_prediction")}
+    alpha = incident.threshold("general", "alpha")
+    prod, cols, expected = incident.production, incident.columns, incident.spec.expected
+
+    signals, kinds, statuses = _statuses(prod, cols.status, th)
+
+    missing_pred = no_prediction_mask(prod[incident.prediction])
+    served = kinds == "ok" if kinds is not None else np.ones(len(prod), dtype=bool)
+    sig = _rate_signal("no_prediction", "rows without a prediction", int((missing_pred & served).sum()),
+                       int(served.sum()), th["no_prediction"])
+    if kinds is not None:
+        sig["detail"] += " (requests that succeeded; failed ones are counted as errors and timeouts)"
+    signals.append(sig)
+
+    ts = prod[cols.timestamp] if cols.timestamp and cols.timestamp in prod.columns else None
+    has_time = ts is not None and ts.notna().any()
+    if has_time:
+        day, days = period_codes(ts, "D")
+    else:
+        day, days = np.full(len(prod), -1, dtype=np.int64), pd.DatetimeIndex([])
+    lat_signal, by_day = _latency(prod, cols.latency_ms, day, len(days), expected.latency_p95_ms)
+    signals.append(lat_signal)
+    daily = pd.DataFrame()
+    if has_time:
+        vol_signal, counts, partial = _volume(ts, day, days, expected.daily_volume, th["volume_drop"])
+        signals.append(vol_signal)
+        daily = _daily_table(days, day, counts, partial, kinds, missing_pred, by_day)
+    else:
+        signals.append(_signal("volume", "not checked", "not checked: the spec names no columns.timestamp"))
+
+    inputs, input_signals = _inputs(incident, th, alpha)
+    signals.extend(input_signals)
+    if not input_signals:
+        signals.append(_signal("inputs", "ok", f"{len(incident.features)} feature(s) as complete, in range and "
+                               "with the same categories as in reference"))
+
+    table = pd.DataFrame(signals)
+    failing = table[table["status"] == "failing"].sort_values("ratio", ascending=False, kind="stable")
+    culprits = failing["signal"].tolist()
+    not_checked = table.loc[table["status"] == "not checked", "signal"].tolist()
+    table["rank"] = table["status"].map({"failing": 0, "ok": 1, "not checked": 2})
+    table = table.sort_values(["rank", "ratio"], ascending=[True, False], kind="stable", ignore_index=True)
+    finding = _finding(table, failing, culprits, not_checked, incident)
+    return Result(finding, tables={"signals": table[SIGNAL_COLUMNS], "daily": daily, "inputs": inputs,
+                                   "statuses": statuses},
+                  data={"expected_daily_volume": expected.daily_volume,
+                        "expected_latency_p95_ms": expected.latency_p95_ms, "thresholds": th,
+                        "volume_drop": th["volume_drop"]})
+
+
+def _daily_table(days, day, counts, partial, kinds, missing_pred, by_day) -> pd.DataFrame:
+    n = len(days)
+    ok_day = day >= 0
+    daily = pd.DataFrame({"day": days, "rows": counts, "partial_day": partial})
+    if kinds is not None:
+        known = np.bincount(day[ok_day & (kinds != "missing")], minlength=n)
+        for kind in ("error", "timeout"):
+            k = np.bincount(day[ok_day & (kinds == kind)], minlength=n)
+            lo, hi = wilson(k, known)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                daily[f"{kind}_rate"] = k / known
+            daily[f"{kind}_rate_low"], daily[f"{kind}_rate_high"] = lo, hi
+    with np.errstate(invalid="ignore", divide="ignore"):
+        daily["no_prediction_rate"] = np.bincount(day[ok_day & missing_pred], minlength=n) / counts
+    if by_day is not None:
+        for key in ("p50", "p95", "p95_low", "p95_high", "p99"):
+            daily[f"latency_{key}_ms"] = by_day[key]
+    return daily
+
+
+def _finding(table, failing, culprits, not_checked, incident) -> Finding:
+    evidence = {"signals": table[SIGNAL_COLUMNS].to_dict(orient="records"),
+                "not_checked": not_checked, "failing": culprits}
+    skipped_note = f" Not checked: {', '.join(not_checked)}." if not_checked else ""
+    if failing.empty:
+        ok = table[table["status"] == "ok"]
+        said = "; ".join(ok["detail"].head(3))
+        return Finding(CHECK, "clear", "info", f"Serving looks healthy: {said}.{skipped_note}",
+                       evidence=evidence)
+    words = "; ".join(f"{r.signal}: {r.detail}" for r in failing.head(3).itertuples())
+    more = f" (and {len(failing) - 3} more)" if len(failing) > 3 else ""
+    absent = any(s.startswith("missing:") and s.split(":", 1)[1] in incident.missing_in_production
+                 for s in culprits)
+    severity = "critical" if absent or any(s in _CRITICAL for s in culprits) else "warning"
+    strength = float(min(1.0, 1 - 1 / max(failing["ratio"].max(), 1.0001)))
+    return Finding(CHECK, "detected", severity, f"Serving is not healthy: {words}{more}.{skipped_note}",
+                   culprits=culprits, evidence=evidence, strength=strength)
