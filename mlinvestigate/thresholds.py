@@ -72,11 +72,15 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "issue_rate_gap": 0.03,      # label-issue rate difference (absolute) that matters
         "source_disagreement": 0.1,  # a label source's agreement with the model below the rest by this
         "definition_shift": 0.1,     # max reliability-curve gap at the same score
+        "residual_bias": 0.5,        # regression: a source's median residual vs the rest, in robust SDs
     },
     "prior_shift": {
         "rate_change": 0.05,         # absolute change in a class share that matters
         "relative_change": 0.25,     # …or relative change
         "cost_ratio": 1.0,           # cost of a false negative / cost of a false positive
+        "calibration_ece": 0.03,     # EM needs the score calibrated on reference (ECE after Platt scaling)
+        "psi_critical": 0.25,        # regression: target PSI on 10 reference-quantile bins
+        "ks_statistic": 0.1,         # regression: …or KS statistic (with p < alpha)
     },
 }
 

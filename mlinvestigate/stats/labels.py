@@ -1,0 +1,234 @@
+"""Label-quality statistics: confident learning, expected issue rates, prior refits, residual outliers.
+
+Confident learning (Northcutt, Jiang & Chuang 2021) flags a labelled row as a likely label issue when
+out-of-sample probabilities place it confidently in another class: its probability of some class
+``j`` reaches ``j``'s per-class threshold (the mean probability of ``j`` among rows labelled ``j``)
+and the model's most likely class is not the given label. cleanlab implements it; the functions here
+call cleanlab and add what comparing two periods needs: judging production rows with the thresholds
+learned on reference, and the issue rate a calibrated model *expects* from its own uncertainty, so
+periods and label sources with a different case mix compare fairly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import optimize, stats
+
+# Iglewicz & Hoaglin: |robust z| above 3.5 is an outlier.
+OUTLIER_Z = 3.5
+
+
+def cross_validated_probabilities(X: np.ndarray, y: np.ndarray, n_classes: int, *, folds: int = 5,
+                                  categorical: list[bool] | None = None, seed: int = 0):
+    """Out-of-fold class probabilities of a gradient-boosted model, and the fold models.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+        Numeric features (categories as integer codes, flagged in ``categorical``).
+    y : ndarray of int
+        Class codes ``0 .. n_classes - 1``.
+
+    Returns
+    -------
+    oof : ndarray of shape (n, n_classes)
+        Each row's probabilities from the model that did not see it.
+    predict : callable
+        ``predict(X_new) -> (m, n_classes)``: the fold models' average, for rows none of them saw.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    y = np.asarray(y, dtype=int)
+    smallest = np.bincount(y, minlength=n_classes)[np.bincount(y, minlength=n_classes) > 0].min()
+    folds = int(max(2, min(folds, len(y) // 2)))
+    splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if smallest >= folds
+                else KFold(folds, shuffle=True, random_state=seed))
+    oof = np.zeros((len(y), n_classes))
+    models = []
+    for train, test in splitter.split(X, y):
+        model = HistGradientBoostingClassifier(
+            max_iter=100, learning_rate=0.1, early_stopping=False, random_state=seed,
+            categorical_features=categorical if categorical and any(categorical) else None)
+        model.fit(X[train], y[train])
+        models.append(model)
+        oof[test] = _full_proba(model, X[test], n_classes)
+
+    def predict(X_new: np.ndarray) -> np.ndarray:
+        return np.mean([_full_proba(m, X_new, n_classes) for m in models], axis=0)
+
+    return oof, predict
+
+
+def _full_proba(model, X: np.ndarray, n_classes: int) -> np.ndarray:
+    """predict_proba with a column for every class, also those a fold never saw (probability 0)."""
+    out = np.zeros((len(X), n_classes))
+    if len(model.classes_) == 1:
+        out[:, int(model.classes_[0])] = 1.0
+    else:
+        out[:, model.classes_.astype(int)] = model.predict_proba(X)
+    return out
+
+
+def confident_thresholds(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Per-class thresholds: mean probability of class ``k`` among rows labelled ``k`` (cleanlab)."""
+    from cleanlab.count import get_confident_thresholds
+
+    return np.asarray(get_confident_thresholds(np.asarray(labels, dtype=int), probs), dtype=float)
+
+
+def confident_class(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The class each row is confidently in (the likeliest of those above threshold), -1 if none."""
+    above = probs >= thresholds - 1e-6
+    n_above = above.sum(axis=1)
+    out = np.where(n_above > 1, probs.argmax(axis=1), above.argmax(axis=1))
+    return np.where(n_above > 0, out, -1)
+
+
+def issue_flags(labels: np.ndarray, probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Rows whose given label is a likely issue, judged with the given per-class thresholds.
+
+    This is cleanlab's ``num_label_issues`` rule (off-diagonal of the confident joint, minus rows
+    whose likeliest class is the given label) with the thresholds passed in, not learned from
+    ``labels``: cleanlab's ``find_label_issues`` learns them from the labels it is given, while
+    production rows must be judged by what "confident" meant on reference.
+    """
+    from cleanlab.count import compute_confident_joint
+
+    labels = np.asarray(labels, dtype=int)
+    flags = np.zeros(len(labels), dtype=bool)
+    if len(labels) == 0:
+        return flags
+    _, off_diagonal = compute_confident_joint(labels, probs, thresholds=thresholds, calibrate=False,
+                                              return_indices_of_off_diagonals=True)
+    flags[np.asarray(off_diagonal, dtype=int)] = True
+    return flags & (probs.argmax(axis=1) != labels)
+
+
+def expected_issue_probability(probs: np.ndarray, thresholds: np.ndarray,
+                               label_probs: np.ndarray | None = None) -> np.ndarray:
+    """Per row, the chance it is flagged if its label were drawn from ``label_probs`` (default ``probs``).
+
+    A row confidently in class ``c`` with likeliest class ``a`` is flagged for any label other than
+    ``c`` and ``a``; with calibrated probabilities the mean of this is the issue rate clean labels
+    produce, the model's own uncertainty, which is never zero.
+    """
+    label_probs = probs if label_probs is None else label_probs
+    c = confident_class(probs, thresholds)
+    a = probs.argmax(axis=1)
+    rows = np.arange(len(probs))
+    safe_c = np.where(c >= 0, c, 0)
+    p_ok = label_probs[rows, safe_c] + np.where(a != safe_c, label_probs[rows, a], 0.0)
+    return np.where(c >= 0, np.clip(1.0 - p_ok, 0.0, 1.0), 0.0)
+
+
+def share_of_issues(labels: np.ndarray, probs: np.ndarray) -> float:
+    """cleanlab's estimate of the share of wrong labels (``num_label_issues`` / rows)."""
+    from cleanlab.count import num_label_issues
+
+    labels = np.asarray(labels, dtype=int)
+    if len(labels) == 0 or len(np.unique(labels)) < 2:
+        return float("nan")
+    return float(num_label_issues(labels, probs)) / len(labels)
+
+
+def adjust_priors(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Prior-adjusted probabilities ``p'(y|x) ∝ p(y|x) · w(y)`` (``w = π'/π``)."""
+    out = probs * np.asarray(weights, dtype=float)
+    total = out.sum(axis=1, keepdims=True)
+    return np.divide(out, total, out=np.full_like(out, 1.0 / probs.shape[1]), where=total > 0)
+
+
+def fit_prior_weights(probs: np.ndarray, labels: np.ndarray, *, counts: np.ndarray | None = None,
+                      smoothing: float = 1e-4) -> np.ndarray:
+    """Class weights ``w`` that best explain ``labels`` as draws from ``p(y|x) · w(y)`` (maximum likelihood).
+
+    A change of class balance with the class-conditional inputs unchanged moves every row's
+    probabilities exactly this way, so what remains after this refit is not explained by a prior
+    shift. Weights are scaled to ``w[0] = 1``; classes never seen in ``labels`` keep weight 1.
+
+    Examples
+    --------
+    >>> p = np.array([[0.9, 0.1]] * 100)
+    >>> w = fit_prior_weights(p, np.r_[np.zeros(80), np.ones(20)].astype(int))
+    >>> round(float(w[1] / w[0]), 2)   # odds 0.25 observed vs 0.111 expected
+    2.25
+    """
+    labels = np.asarray(labels, dtype=int)
+    k = probs.shape[1]
+    counts = np.ones(len(labels)) if counts is None else np.asarray(counts, dtype=float)
+    seen = np.bincount(labels, weights=counts, minlength=k) > 0
+    free = np.flatnonzero(seen)[1:] if seen.sum() > 1 else np.array([], dtype=int)
+    if len(free) == 0:
+        return np.ones(k)
+    logp = np.log(probs + smoothing)
+    rows = np.arange(len(labels))
+
+    def loss(theta):
+        logw = np.zeros(k)
+        logw[free] = theta
+        z = logp + logw
+        zmax = z.max(axis=1, keepdims=True)
+        lse = zmax[:, 0] + np.log(np.exp(z - zmax).sum(axis=1))
+        soft = np.exp(z - lse[:, None])
+        nll = -np.sum(counts * (z[rows, labels] - lse))
+        onehot = np.zeros_like(soft)
+        onehot[rows, labels] = 1.0
+        grad = -((onehot - soft) * counts[:, None]).sum(axis=0)[free]
+        return nll, grad
+
+    res = optimize.minimize(loss, np.zeros(len(free)), jac=True, method="L-BFGS-B",
+                            bounds=[(-12, 12)] * len(free))
+    logw = np.zeros(k)
+    logw[free] = res.x
+    first = np.flatnonzero(seen)[0]
+    return np.exp(logw - logw[first])
+
+
+def two_proportion_test(k1, n1, k2, n2) -> tuple[np.ndarray, np.ndarray]:
+    """Difference of proportions ``k1/n1 - k2/n2`` and its two-sided pooled z-test p-value (vectorised).
+
+    Examples
+    --------
+    >>> d, p = two_proportion_test(30, 100, 10, 100)
+    >>> round(float(d), 2), bool(p < 0.001)
+    (0.2, True)
+    """
+    k1, n1, k2, n2 = (np.asarray(v, dtype=float) for v in (k1, n1, k2, n2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p1, p2 = k1 / n1, k2 / n2
+        pooled = (k1 + k2) / (n1 + n2)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        z = np.where(se > 0, (p1 - p2) / se, 0.0)
+    p = 2 * stats.norm.sf(np.abs(z))
+    valid = (n1 > 0) & (n2 > 0)
+    return np.where(valid, p1 - p2, np.nan), np.where(valid, p, np.nan)
+
+
+def mean_difference_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Difference of means ``mean(a) - mean(b)``, its standard error and Welch z-test p-value."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        return float("nan"), float("nan"), float("nan")
+    diff = a.mean() - b.mean()
+    se = float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
+    p = float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else (0.0 if diff != 0 else 1.0)
+    return float(diff), se, p
+
+
+def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and MAD scaled to a normal standard deviation (1.4826 · MAD), ignoring NaN."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    centre = float(np.median(v))
+    scale = float(1.4826 * np.median(np.abs(v - centre)))
+    if scale == 0:  # more than half the residuals identical: fall back to the standard deviation
+        scale = float(np.std(v)) or 1.0
+    return centre, scale
+
+
+def robust_z(values: np.ndarray, centre: float, scale: float) -> np.ndarray:
+    """``(values - centre) / scale``: residuals in robust standard deviations of reference."""
+    return (np.asarray(values, dtype=float) - centre) / scale
