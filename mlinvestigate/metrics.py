@@ -19,8 +19,10 @@ def row_outcome(incident, df: pd.DataFrame) -> np.ndarray:
     """Per labelled row: 1/0 correct (classification) or absolute error (regression); NaN unlabelled."""
     y, pred = df[incident.target], df[incident.prediction]
     if incident.is_classification:
-        out = (y.astype(object).to_numpy() == pred.astype(object).to_numpy()).astype(float)
-        out[y.isna().to_numpy() | pred.isna().to_numpy()] = np.nan
+        known = ~(y.isna().to_numpy() | pred.isna().to_numpy())
+        out = np.full(len(y), np.nan)
+        # compare labelled rows only: pd.NA in an object array cannot be compared
+        out[known] = y.astype(object).to_numpy()[known] == pred.astype(object).to_numpy()[known]
         return out
     return np.abs(pd.to_numeric(y, errors="coerce").to_numpy(float)
                   - pd.to_numeric(pred, errors="coerce").to_numpy(float))
