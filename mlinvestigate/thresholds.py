@@ -40,7 +40,9 @@ DEFAULTS: dict[str, dict[str, float]] = {
     },
     "segments": {
         "min_rows": 30,              # segments smaller than this are reported, never flagged
-        "metric_gap": 0.05,          # segment worse than the rest by at least this much
+        "metric_gap": 0.05,          # segment worse than the rest by at least this much (accuracy, absolute)
+        "relative_gap": 0.2,         # regression: segment error (MAE) at least this much above the rest, relative
+        "share_growth": 1.5,         # a segment whose traffic share grew by this factor (and 1 point) since reference
     },
     "drift": {
         "psi_warning": 0.1,

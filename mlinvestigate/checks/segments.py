@@ -1,0 +1,321 @@
+"""Segments: where does the model fail?
+
+The headline metric for every value of every ``columns.segments`` column (and for every production
+week), each with an interval, each tested against the rest of production with false discoveries
+controlled across all of them (Benjamini–Hochberg). A segment is flagged only when it is big
+enough (``segments.min_rows`` labelled rows), significantly worse than the rest, *and* materially
+worse (``segments.metric_gap`` for proportions, ``segments.relative_gap`` for errors). Beside it:
+the segment's own reference metric (a segment can be bad in both), its share of traffic in
+reference and production, and its contribution to the overall gap (mix change × metric change),
+so that a failing segment that grew from 5% to 25% of traffic stands out.
+
+Weeks are reported (a time-local failure shows there) but do not make culprits: a metric that
+worsens week after week is drift, which the drift check investigates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..findings import Finding, Result, skipped
+from ..metrics import headline_name, row_outcome
+from ..stats.intervals import fdr, wilson
+from ..stats.segments import gap_contributions, grouped_bootstrap_mean, larger_than_rest_p
+from ..stats.triage_proportions import lower_rate_p
+from ..stats.triage_time import period_codes
+
+CHECK = "segments"
+MISSING = "(missing)"
+OTHER = "(other)"
+MAX_VALUES = 50     # values per column shown separately; rarer ones are pooled into (other)
+NUMERIC_BINS = 5    # a numeric segment column with many values is cut at reference quintiles
+WEEK = "week"
+
+
+def segment_codes(ref: pd.Series | None, prod: pd.Series) -> tuple[np.ndarray | None, np.ndarray, list[str]]:
+    """Shared integer codes of a segment column in reference and production, and their labels.
+
+    Categories keep their values; a numeric column with more than a dozen distinct values is cut
+    into reference quintile bins; missing values form their own segment; beyond
+    :data:`MAX_VALUES` values (by production rows) the rest are pooled into ``(other)``.
+    """
+    sides = [_as_number(s) for s in (ref, prod) if s is not None]
+    numeric = all(pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) for s in sides)
+    if numeric and pd.concat(sides).nunique() > 12:
+        base = (ref if ref is not None and ref.notna().any() else prod).astype(float)
+        edges = np.unique(np.nanquantile(base, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1]))
+        labels = _bin_labels(edges)
+
+        def code(s):
+            x = s.to_numpy(dtype=float, na_value=np.nan)
+            c = np.searchsorted(edges, x, side="right")
+            return np.where(np.isnan(x), -1, c)
+        codes = [code(s) for s in sides]
+    else:
+        text = [s.astype(object).map(lambda v: str(v) if not pd.isna(v) else None) for s in sides]
+        labels = sorted(set().union(*(set(t.dropna().unique()) for t in text)), key=str)
+        index = pd.Index(labels)
+        codes = [index.get_indexer(t.fillna("\0missing")) for t in text]
+    if any((c < 0).any() for c in codes):
+        labels = list(labels) + [MISSING]
+        codes = [np.where(c < 0, len(labels) - 1, c) for c in codes]
+    # pool rare values (by production rows) beyond MAX_VALUES
+    prod_codes = codes[-1]
+    if len(labels) > MAX_VALUES:
+        counts = np.bincount(prod_codes, minlength=len(labels))
+        keep = np.argsort(-counts, kind="stable")[: MAX_VALUES - 1]
+        remap = np.full(len(labels), MAX_VALUES - 1)
+        remap[keep] = np.arange(len(keep))
+        labels = [labels[i] for i in keep] + [OTHER]
+        codes = [remap[c] for c in codes]
+    labels = [str(v) for v in labels]
+    return (codes[0] if ref is not None else None), codes[-1], labels
+
+
+def _as_number(s: pd.Series) -> pd.Series:
+    """Segment columns arrive as categories (text); numbers among them are read back as numbers."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        x = pd.to_numeric(s.astype(object), errors="coerce")
+        if x.notna().sum() == s.notna().sum():
+            return x.astype(float)
+    return s
+
+
+def _bin_labels(edges: np.ndarray) -> list[str]:
+    fmt = "{:.3g}".format
+    bounds = ["-inf"] + [fmt(e) for e in edges] + ["inf"]
+    return [f"[{bounds[i]}, {bounds[i + 1]})" for i in range(len(bounds) - 1)]
+
+
+def _group_metric(incident, outcome: np.ndarray, codes: np.ndarray, k: int, seed: int):
+    """Labelled rows, metric and interval per code (rows with NaN outcome left out)."""
+    lab = np.isfinite(outcome)
+    n = np.bincount(codes[lab], minlength=k).astype(float)
+    total = np.bincount(codes[lab], weights=outcome[lab], minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        metric = total / n
+    if incident.is_classification:
+        lo, hi = wilson(total, n)
+    else:
+        lo, hi = grouped_bootstrap_mean(outcome, np.where(lab, codes, -1), k, seed=seed)
+    return n, total, metric, lo, hi
+
+
+def _worse_than_rest(incident, outcome, codes, k, n, total, seed):
+    if incident.is_classification:
+        n_all, t_all = n.sum(), total.sum()
+        return lower_rate_p(total, n, t_all - total, n_all - n)
+    return larger_than_rest_p(outcome, np.where(np.isfinite(outcome), codes, -1), k, seed=seed)
+
+
+def _worse_than_reference(incident, out_ref, ref_codes, out_prod, prod_codes, k, n_r, t_r, n_p, t_p, seed):
+    """p-value per segment that production is worse than the same segment in reference."""
+    if incident.is_classification:
+        return lower_rate_p(t_p, n_p, t_r, n_r)
+    p = np.full(k, np.nan)
+    rng = np.random.default_rng(seed)
+    for g in range(k):
+        a = out_prod[(prod_codes == g) & np.isfinite(out_prod)]
+        b = out_ref[(ref_codes == g) & np.isfinite(out_ref)]
+        if len(a) and len(b):
+            a = a if len(a) <= 50_000 else rng.choice(a, 50_000, replace=False)
+            b = b if len(b) <= 50_000 else rng.choice(b, 50_000, replace=False)
+            p[g] = stats.mannwhitneyu(a, b, alternative="greater").pvalue
+    return p
+
+
+def _column_table(incident, column: str, out_ref, out_prod, seed) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    ref, prod = incident.reference, incident.production
+    ref_col = ref[column] if column in ref.columns else None
+    ref_codes, prod_codes, labels = segment_codes(ref_col, prod[column])
+    k = len(labels)
+    n_p, t_p, m_p, lo_p, hi_p = _group_metric(incident, out_prod, prod_codes, k, seed)
+    table = pd.DataFrame({"column": column, "value": labels})
+    table["production_share"] = np.bincount(prod_codes, minlength=k) / len(prod)
+    if ref_codes is not None:
+        n_r, t_r, m_r, lo_r, hi_r = _group_metric(incident, out_ref, ref_codes, k, seed)
+        table["reference_share"] = np.bincount(ref_codes, minlength=k) / len(ref)
+        p_ref = _worse_than_reference(incident, out_ref, ref_codes, out_prod, prod_codes, k, n_r, t_r, n_p, t_p, seed)
+    else:
+        n_r = t_r = m_r = lo_r = hi_r = p_ref = np.full(k, np.nan)
+        table["reference_share"] = np.nan
+    table["labelled_rows"] = n_p.astype(int)
+    table["metric"], table["ci_low"], table["ci_high"] = m_p, lo_p, hi_p
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["rest_metric"] = (t_p.sum() - t_p) / (n_p.sum() - n_p)
+    table["p_value"] = _worse_than_rest(incident, out_prod, prod_codes, k, n_p, t_p, seed)
+    table["reference_metric"], table["reference_ci_low"], table["reference_ci_high"] = m_r, lo_r, hi_r
+    table["p_worse_than_reference"] = p_ref
+    # contribution of each segment to the overall change, on labelled rows (the metric's own weights)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w_r = n_r / np.nansum(n_r) if ref_codes is not None else np.full(k, np.nan)
+        w_p = n_p / n_p.sum()
+    if ref_codes is not None:
+        table["contribution"] = gap_contributions(w_r, m_r, w_p, m_p)["total"]
+    else:
+        table["contribution"] = np.nan
+    return table, prod_codes, labels
+
+
+def _week_table(incident, out_prod, seed) -> tuple[pd.DataFrame, np.ndarray | None, list[str]]:
+    ts_col = incident.columns.timestamp
+    prod = incident.production
+    if not ts_col or ts_col not in prod.columns or not prod[ts_col].notna().any():
+        return pd.DataFrame(), None, []
+    codes, weeks = period_codes(prod[ts_col], "W")
+    if len(weeks) < 2:
+        return pd.DataFrame(), None, []
+    k = len(weeks)
+    labels = [f"{w.date()}" for w in weeks]
+    n_p, t_p, m_p, lo_p, hi_p = _group_metric(incident, np.where(codes >= 0, out_prod, np.nan),
+                                              np.maximum(codes, 0), k, seed)
+    table = pd.DataFrame({"column": WEEK, "value": labels,
+                          "production_share": np.bincount(codes[codes >= 0], minlength=k) / len(prod),
+                          "reference_share": np.nan, "labelled_rows": n_p.astype(int),
+                          "metric": m_p, "ci_low": lo_p, "ci_high": hi_p})
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["rest_metric"] = (t_p.sum() - t_p) / (n_p.sum() - n_p)
+    out = np.where(codes >= 0, out_prod, np.nan)
+    table["p_value"] = _worse_than_rest(incident, out, np.maximum(codes, 0), k, n_p, t_p, seed)
+    for c in ("reference_metric", "reference_ci_low", "reference_ci_high", "p_worse_than_reference",
+              "contribution"):
+        table[c] = np.nan
+    return table, codes, labels
+
+
+def run(incident, **options) -> Result:
+    """Break the headline metric down by segment and find the segments that fail."""
+    columns = list(incident.columns.segments)
+    if not columns:
+        return Result(skipped(CHECK, "Not checked: the spec names no columns.segments; list the columns to "
+                                     "break the metric down by (e.g. country, device)."))
+    n_labelled = int(incident.labelled.sum())
+    if n_labelled == 0:
+        return Result(skipped(CHECK, "Not checked: production has no labelled rows, so no segment metric can "
+                                     "be computed; provide production labels (the target column)."))
+    seed = int(incident.threshold("general", "seed"))
+    alpha = incident.threshold("general", "alpha")
+    min_rows = incident.threshold(CHECK, "min_rows")
+    higher_better = incident.is_classification
+    gap_limit = incident.threshold(CHECK, "metric_gap" if higher_better else "relative_gap")
+
+    out_ref, out_prod = row_outcome(incident, incident.reference), row_outcome(incident, incident.production)
+    overall_ref = float(np.nanmean(out_ref)) if np.isfinite(out_ref).any() else np.nan
+    overall_prod = float(np.nanmean(out_prod))
+    tables, codes = [], {}
+    for column in columns:
+        table, prod_codes, labels = _column_table(incident, column, out_ref, out_prod, seed)
+        tables.append(table)
+        codes[column] = (prod_codes, labels)
+    week_table, week_codes, week_labels = _week_table(incident, out_prod, seed)
+    if week_codes is not None:
+        tables.append(week_table)
+        codes[WEEK] = (week_codes, week_labels)
+    table = pd.concat(tables, ignore_index=True)
+
+    sign = 1.0 if higher_better else -1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # how much worse than the rest / than its own reference: absolute for proportions, relative for errors
+        table["gap"] = (sign * (table["rest_metric"] - table["metric"]) if higher_better
+                        else (table["metric"] - table["rest_metric"]) / table["rest_metric"])
+        table["change_vs_reference"] = (sign * (table["reference_metric"] - table["metric"]) if higher_better
+                                        else (table["metric"] - table["reference_metric"]) / table["reference_metric"])
+    table["p_adjusted"], discovered = fdr(table["p_value"], alpha=alpha)
+    table["tiny"] = table["labelled_rows"] < min_rows
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["bad_in_reference"] = ((overall_ref - table["reference_metric"] if higher_better
+                                      else (table["reference_metric"] - overall_ref) / overall_ref) >= gap_limit)
+    _, declined = fdr(table["p_worse_than_reference"], alpha=alpha)
+    table["declined"] = declined & ~table["tiny"] & (table["change_vs_reference"] >= gap_limit)
+    growth = incident.threshold(CHECK, "share_growth")
+    table["grew"] = ((table["production_share"] >= growth * table["reference_share"])
+                     & (table["production_share"] - table["reference_share"] >= 0.01))
+    new_segment = table["reference_metric"].isna() & (table["column"] != WEEK)
+    worse = discovered & ~table["tiny"] & (table["gap"] >= gap_limit)
+    # a segment that was just as bad offline, with the same share, is not why production is worse
+    table["flagged"] = worse & ((table["column"] == WEEK) | table["declined"] | table["grew"] | new_segment)
+    overall_worse = sign * (overall_ref - overall_prod) if higher_better else overall_prod - overall_ref
+    table["gap_contribution"] = -sign * table["contribution"]  # positive: makes production worse
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["share_of_gap"] = (table["gap_contribution"] / overall_worse) if overall_worse > 0 else np.nan
+    table = table.drop(columns=["contribution"])
+
+    flagged = table[table["flagged"] & (table["column"] != WEEK)].sort_values(
+        ["gap_contribution", "gap"], ascending=False, na_position="last")
+    culprits = [f"{r.column}={r.value}" for r in flagged.itertuples()]
+    pattern = _pattern(table, flagged)
+    finding = _finding(incident, table, flagged, culprits, pattern, overall_ref, overall_prod, overall_worse)
+    order = table.sort_values(["flagged", "gap"], ascending=[False, False], na_position="last", ignore_index=True)
+    mix = table[table["column"] != WEEK][["column", "value", "reference_share", "production_share",
+                                          "gap_contribution", "share_of_gap"]]
+    weeks = table[table["column"] == WEEK].drop(columns=["reference_share", "reference_metric", "reference_ci_low",
+                                                         "reference_ci_high", "p_worse_than_reference",
+                                                         "change_vs_reference", "bad_in_reference", "declined",
+                                                         "gap_contribution", "share_of_gap"])
+    return Result(finding, tables={"segments": order, "mix": mix.reset_index(drop=True),
+                                   "weeks": weeks.reset_index(drop=True)},
+                  data={"codes": codes, "metric": headline_name(incident), "higher_is_better": higher_better,
+                        "overall_reference": overall_ref, "overall_production": overall_prod,
+                        "pattern": pattern, "gap_limit": gap_limit})
+
+
+def _pattern(table: pd.DataFrame, flagged: pd.DataFrame) -> str:
+    """``all`` when, in every segment column, segments holding at least 75% of production traffic
+    declined against their own reference (nothing localises the failure); otherwise ``one`` when
+    segments are flagged, ``none`` when not."""
+    named = table[(table["column"] != WEEK) & ~table["tiny"] & table["reference_metric"].notna()]
+    if len(named):
+        shares = named.groupby("column", sort=False).apply(
+            lambda t: t.loc[t["declined"], "production_share"].sum() / t["production_share"].sum()
+            if t["production_share"].sum() else 0.0, include_groups=False)
+        if (shares >= 0.75).all():
+            return "all"
+    return "one" if len(flagged) else "none"
+
+
+def _fmt(incident, value) -> str:
+    return f"{value:.3f}" if incident.is_classification else f"{value:.4g}"
+
+
+def _finding(incident, table, flagged, culprits, pattern, overall_ref, overall_prod, overall_worse) -> Finding:
+    metric = headline_name(incident)
+    evidence = {"metric": metric, "overall_reference": overall_ref, "overall_production": overall_prod,
+                "pattern": pattern, "segments_tested": int(len(table)),
+                "flagged": flagged[["column", "value", "labelled_rows", "metric", "ci_low", "ci_high",
+                                    "rest_metric", "reference_metric", "reference_share", "production_share",
+                                    "p_adjusted", "share_of_gap"]].to_dict(orient="records")}
+    weeks = table[(table["column"] == WEEK) & table["flagged"]]
+    week_note = (f" Week(s) starting {', '.join(weeks['value'].head(3))} were worse than the rest of production."
+                 if len(weeks) else "")
+    if len(flagged) == 0:
+        if pattern == "all":
+            summary = (f"No single segment explains the gap: {metric} declined in every segment together "
+                       f"({_fmt(incident, overall_ref)} offline vs {_fmt(incident, overall_prod)} in production), "
+                       "which points at a global cause such as drift rather than one segment.")
+        else:
+            summary = f"No segment is materially worse than the rest of production.{week_note}"
+        return Finding(CHECK, "clear", "info", summary.strip(), [], evidence)
+    top = flagged.iloc[0]
+    parts = [f"{top.column}={top.value} fails: {metric} {_fmt(incident, top.metric)} "
+             f"[{_fmt(incident, top.ci_low)}, {_fmt(incident, top.ci_high)}] vs "
+             f"{_fmt(incident, top.rest_metric)} for the rest"]
+    if np.isfinite(top.reference_share) and top.production_share > top.reference_share * 1.5:
+        parts.append(f"its share of traffic grew from {top.reference_share:.0%} to {top.production_share:.0%}")
+    if np.isfinite(top.reference_metric):
+        parts.append(f"in reference it scored {_fmt(incident, top.reference_metric)}"
+                     + (", already worse than the rest there" if top.bad_in_reference else ""))
+    if np.isfinite(top.share_of_gap):
+        parts.append(f"it accounts for {min(max(top.share_of_gap, 0), 9.99):.0%} of the overall gap")
+    summary = "; ".join(parts)
+    if len(flagged) > 1:
+        summary += f". Also worse: {', '.join(culprits[1:4])}" + (" …" if len(culprits) > 4 else "")
+    if pattern == "all":
+        summary += ". Every other segment declined too, so drift is likely part of the story"
+    summary += "."
+    shares = flagged["share_of_gap"].fillna(0).clip(0, 1)
+    explained = float(shares.sum())
+    severity = "critical" if explained >= 0.5 else "warning"
+    strength = float(min(1.0, max(explained, 0.3)))
+    return Finding(CHECK, "detected", severity, summary, culprits, evidence, strength=strength)
