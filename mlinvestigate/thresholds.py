@@ -24,6 +24,10 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "measurement": {
         "metric_gap": 0.02,          # smallest metric difference that counts as material
         "coverage_bias_auc": 0.6,    # labelled-vs-unlabelled classifier AUC above which labels are a biased sample
+        "relative_gap": 0.1,         # regression: relative metric (MAE) difference that counts as material
+        "min_labels": 100,           # fewer labelled production rows than this: too few to judge the gap
+        "class_balance_change": 0.05,  # absolute change of a class share that makes accuracy comparisons unfair
+        "calibration_error": 0.05,   # expected calibration error on reference below which the score is trusted
     },
     "deployment": {
         "reproduce_rate": 0.99,      # share of logged predictions the model must reproduce
