@@ -31,7 +31,8 @@ def _checks_option(value: str | None) -> list[str] | None:
     return [c.strip() for c in value.split(",") if c.strip()] if value else None
 
 
-def _run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool) -> int:
+def _run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool,
+         single_file: bool = False) -> int:
     from .runner import investigate
 
     try:
@@ -41,6 +42,10 @@ def _run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool
         _fail(exc)
     ranking = result.findings["ranking"]
     click.echo(f"report: {result.folder / 'index.html'}")
+    if single_file:
+        from .export import single_file as export
+
+        click.echo(f"single file: {export(result.folder)}")
     click.echo("detected: " + (", ".join(ranking) if ranking else "nothing"))
     if result.failed:
         click.echo(f"failed: {', '.join(result.failed)} (see their pages)", err=True)
@@ -62,9 +67,24 @@ def main() -> None:
               help="Notebooks executed in parallel.")
 @click.option("--trust-model", is_flag=True,
               help="Load the model file even if its sha256 does not match the spec (pickles run code).")
-def run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool) -> None:
+@click.option("--single-file", is_flag=True, help="Also write one self-contained HTML file with every page.")
+def run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool, single_file: bool) -> None:
     """Investigate the incident described by SPEC (an incident.yaml)."""
-    sys.exit(_run(spec, out, checks, jobs, trust_model))
+    sys.exit(_run(spec, out, checks, jobs, trust_model, single_file))
+
+
+@main.command()
+@click.argument("report_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", "dest", type=click.Path(path_type=Path), default=None,
+              help="File to write (default: REPORT_DIR/<folder name>.html; never overwritten).")
+def export(report_dir: Path, dest: Path | None) -> None:
+    """Write one self-contained HTML file holding every page of REPORT_DIR."""
+    from .export import single_file
+
+    try:
+        click.echo(f"wrote {single_file(report_dir, dest)}")
+    except InvestigationError as exc:
+        _fail(exc)
 
 
 @main.command()
@@ -103,6 +123,31 @@ def demo(out: Path, scenario: str, jobs: int) -> None:
         _fail(exc)
     click.echo(f"demo incident written to {data}")
     sys.exit(_run(spec, out, None, jobs, trust_model=False))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
+              help="Workspace folder (default: a notebooks/ folder next to SPEC).")
+@click.option("--port", type=int, default=None, help="Port for JupyterLab (default: JupyterLab's own).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+@click.option("--prepare-only", is_flag=True, help="Write the workspace and print the command; do not start.")
+def lab(spec: Path, folder: Path | None, port: int | None, no_browser: bool, prepare_only: bool) -> None:
+    """Open SPEC's incident in JupyterLab: every notebook copied with `spec` already set."""
+    import subprocess
+
+    from .lab import lab_command, prepare_workspace
+
+    try:
+        workspace, written = prepare_workspace(spec, folder=folder)
+    except InvestigationError as exc:
+        _fail(exc)
+    click.echo(f"workspace {workspace}: {len(written)} notebook(s) written, existing ones kept")
+    cmd = lab_command(workspace, port=port, no_browser=no_browser)
+    if prepare_only:
+        click.echo(" ".join(cmd))
+        return
+    sys.exit(subprocess.call(cmd))
 
 
 @main.group()
