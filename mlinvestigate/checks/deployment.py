@@ -122,15 +122,20 @@ def _model_inputs(model, incident, df: pd.DataFrame) -> tuple[list[pd.DataFrame]
 
 def _predict(model, frames: list[pd.DataFrame], want_score: bool, positive):
     """Model predictions (and positive-class scores) for the first input frame the model accepts."""
+    from threadpoolctl import threadpool_limits
+
     error = None
     for X in frames:
         try:
-            pred = np.asarray(model.predict(X))
+            with threadpool_limits(limits=1, user_api="openmp"):
+                pred = np.asarray(model.predict(X))
             score = None
             if want_score and hasattr(model, "predict_proba"):
                 classes = [str(c) for c in getattr(model, "classes_", [])]
                 if str(positive) in classes:
-                    score = np.asarray(model.predict_proba(X))[:, classes.index(str(positive))].astype(float)
+                    with threadpool_limits(limits=1, user_api="openmp"):
+                        proba = np.asarray(model.predict_proba(X))
+                    score = proba[:, classes.index(str(positive))].astype(float)
             return pred, score, None
         except Exception as exc:  # noqa: BLE001 - the message goes on the page
             error = exc

@@ -66,11 +66,13 @@ def labelling_classifier(X: np.ndarray, labelled: np.ndarray, categorical: np.nd
     -------
     dict
         ``auc`` and ``auc_ci`` of the out-of-fold probabilities, ``oof`` (each row's probability
-        from the model that did not see it) and ``models`` (one per fold, for rows outside ``X``).
+        from the model that did not see it) and ``models`` (one per fold; empty when either class
+        has fewer rows than folds).
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
 
     y = np.asarray(labelled, dtype=int)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
@@ -79,20 +81,17 @@ def labelling_classifier(X: np.ndarray, labelled: np.ndarray, categorical: np.nd
                 "models": []}
     oof = np.empty(len(y))
     models = []
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-        model = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=15,
-                                               categorical_features=categorical if categorical.any() else None,
-                                               early_stopping=False, random_state=seed)
-        model.fit(X[train], y[train])
-        oof[test] = model.predict_proba(X[test])[:, 1]
-        models.append(model)
+    # one OpenMP thread: notebooks run side by side on few cores, where spinning threads stall
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+            model = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=15,
+                                                   categorical_features=categorical if categorical.any() else None,
+                                                   early_stopping=False, random_state=seed)
+            model.fit(X[train], y[train])
+            oof[test] = model.predict_proba(X[test])[:, 1]
+            models.append(model)
     auc = float(roc_auc_score(y, oof))
     return {"auc": auc, "auc_ci": auc_interval(auc, n_pos, n_neg), "oof": oof, "models": models}
-
-
-def propensity(models: list, X: np.ndarray) -> np.ndarray:
-    """P(labelled) of rows the fold models did not see: the average of their probabilities."""
-    return np.mean([m.predict_proba(X)[:, 1] for m in models], axis=0)
 
 
 def weighted_mean(values, weights) -> float:

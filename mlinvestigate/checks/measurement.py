@@ -1,0 +1,353 @@
+"""Measurement: is the gap real, or are we comparing different things?
+
+"95% offline, 65% live" compares two numbers; this check makes sure they measure the same thing.
+It recomputes the headline metric on both sides from the rows with one definition (and every other
+metric beside it, each with an interval), then looks for the usual ways the comparison misleads:
+
+- biased labels: production labels exist only for some kinds of rows (flagged cases get reviewed,
+  the rest wait), so the production metric describes those rows, not all traffic. A
+  labelled-vs-unlabelled classifier measures it; the fair number comes from reweighting labelled
+  rows by their inverse labelling propensity and, for a binary model whose score is calibrated on
+  reference, from confidence-based performance estimation;
+- a class-balance artefact: the classes' shares moved, so accuracy changes although the model
+  recognises each class as well as before (balanced accuracy does not move), or the reverse;
+- an incomparable metric: production predictions or labels take values reference never had;
+- the time windows of the two samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data import sample_rows
+from ..findings import Finding, Result
+from ..metrics import headline, headline_name, metric_table, row_outcome
+from ..stats.intervals import bootstrap_ci, wilson
+from ..stats.triage_labels import (
+    calibration,
+    column_differences,
+    effective_size,
+    encode,
+    expected_correct,
+    labelling_classifier,
+    weighted_mean,
+)
+from ..stats.triage_proportions import difference_ci
+from ..stats.triage_time import grain, period_codes
+
+CHECK = "measurement"
+MAX_CLASSES_SHOWN = 20
+MIN_PROPENSITY = 0.01    # weights capped at 100: a row almost never labelled cannot stand for a crowd
+FIT_ROWS = 50_000        # rows the labelled-vs-unlabelled classifier learns from (seeded sample)
+
+
+# --- pieces of evidence -------------------------------------------------------------------------
+def time_windows(incident) -> pd.DataFrame:
+    """First and last timestamp of reference and production, and days covered."""
+    ts = incident.columns.timestamp
+    rows = []
+    for role, df in (("reference", incident.reference), ("production", incident.production)):
+        if ts and ts in df.columns and df[ts].notna().any():
+            first, last = df[ts].min(), df[ts].max()
+            rows.append({"set": role, "first": first, "last": last,
+                         "days": round((last - first) / pd.Timedelta(days=1), 1), "rows": len(df)})
+    return pd.DataFrame(rows, columns=["set", "first", "last", "days", "rows"])
+
+
+def label_coverage(incident) -> tuple[float, pd.DataFrame]:
+    """Share of production predictions with a label, overall and per day (or week)."""
+    prod = incident.production
+    lab = incident.labelled.to_numpy()
+    ts = incident.columns.timestamp
+    if not (ts and ts in prod.columns and prod[ts].notna().any()):
+        return float(lab.mean()), pd.DataFrame()
+    freq = grain(prod[ts])
+    codes, periods = period_codes(prod[ts], freq)
+    ok = codes >= 0
+    n = np.bincount(codes[ok], minlength=len(periods))
+    k = np.bincount(codes[ok & lab], minlength=len(periods))
+    lo, hi = wilson(k, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table = pd.DataFrame({"period": periods, "rows": n, "labelled": k, "coverage": k / n,
+                              "ci_low": lo, "ci_high": hi})
+    table.attrs["freq"] = freq
+    return float(lab.mean()), table
+
+
+def class_balance(incident) -> pd.DataFrame:
+    """Class shares: labels in reference and in labelled production, predictions on both sides."""
+    ref, prod = incident.reference, incident.production
+    t, p = incident.target, incident.prediction
+    classes = incident.classes
+    out = pd.DataFrame({"class": [str(c) for c in classes]})
+    for name, s in (("reference_labels", ref[t]), ("production_labels", prod[t]),
+                    ("reference_predictions", ref[p]), ("production_predictions", prod[p])):
+        counts = pd.Series(s.dropna().astype(object)).map(str).value_counts()
+        total = counts.sum()
+        out[name] = [counts.get(str(c), 0) / total if total else np.nan for c in classes]
+    return out
+
+
+def confusion(incident, df: pd.DataFrame) -> pd.DataFrame:
+    """Confusion matrix (rows: true class, columns: predicted class) of ``df``'s labelled rows."""
+    classes = [str(c) for c in incident.classes][:MAX_CLASSES_SHOWN]
+    lab = df[df[incident.target].notna().to_numpy()]
+    y = pd.Categorical(lab[incident.target].astype(object).map(str), categories=classes).codes
+    yp = pd.Categorical(lab[incident.prediction].astype(object).map(lambda v: str(v) if not pd.isna(v) else None),
+                        categories=classes).codes
+    ok = (y >= 0) & (yp >= 0)
+    k = len(classes)
+    cm = np.bincount(y[ok] * k + yp[ok], minlength=k * k).reshape(k, k)
+    return pd.DataFrame(cm, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
+
+
+def unknown_values(incident) -> dict[str, float]:
+    """Share of production predictions and labels with a value reference never had (classification)."""
+    ref, prod = incident.reference, incident.production
+    known = set(map(str, ref[incident.target].dropna().astype(object))) | set(
+        map(str, ref[incident.prediction].dropna().astype(object)))
+    out = {}
+    for name, col in (("predictions", incident.prediction), ("labels", incident.target)):
+        values = prod[col].dropna().astype(object)
+        counts = values.map(str).value_counts()
+        out[name] = float(counts[~counts.index.isin(list(known))].sum() / len(values)) if len(values) else 0.0
+    return out
+
+
+def labelling_bias(incident, outcome: np.ndarray) -> tuple[dict, pd.DataFrame]:
+    """Labelled vs unlabelled production rows: classifier AUC, per-column differences and the
+    inverse-propensity-weighted metric for all production rows."""
+    prod = incident.production
+    lab = incident.labelled.to_numpy()
+    types = {f: incident.feature_types[f] for f in incident.features}
+    for s in incident.columns.segments:
+        types.setdefault(s, "categorical")
+    if incident.score and incident.score in prod.columns:
+        types[incident.score] = "numeric"
+    types[incident.prediction] = "categorical" if incident.is_classification else "numeric"
+    differences = column_differences(prod, lab, types)
+    seed = int(incident.threshold("general", "seed"))
+    n_fit = int(min(incident.threshold("general", "sample_rows"), FIT_ROWS))
+    sample = sample_rows(prod.assign(_outcome=outcome, _labelled=lab), n_fit, seed=seed)
+    X, categorical = encode(sample, types)
+    y = sample["_labelled"].to_numpy(bool)
+    fit = labelling_classifier(X, y, categorical, seed=seed)
+    info = {"auc": fit["auc"], "auc_ci": list(fit["auc_ci"]), "rows_fitted": int(len(sample)),
+            "rows_total": int(len(prod)), "sampled": len(sample) < len(prod)}
+    if fit["models"]:
+        o = sample["_outcome"].to_numpy(float)[y]
+        w = 1 / np.clip(fit["oof"][y], MIN_PROPENSITY, 1)
+        estimate = weighted_mean(o, w)
+        lo, hi = bootstrap_ci(lambda o, w: weighted_mean(o, w), o, w, seed=seed)
+        info.update(reweighted=estimate, reweighted_ci=[lo, hi], effective_rows=effective_size(w),
+                    sample_measured=float(np.nanmean(o)) if len(o) else np.nan)
+    return info, differences
+
+
+def confidence_estimate(incident) -> dict | None:
+    """Accuracy expected on every production row from the score, when it is calibrated on reference."""
+    if incident.kind != "binary" or not incident.score or incident.score not in incident.production.columns \
+            or incident.score not in incident.reference.columns:
+        return None
+    ref, prod = incident.reference, incident.production
+    y_ref = incident.to_positive(ref[incident.target])
+    ece, table = calibration(y_ref, pd.to_numeric(ref[incident.score], errors="coerce").to_numpy(float))
+    info = {"calibration_error": ece, "calibrated": bool(ece <= incident.threshold(CHECK, "calibration_error")),
+            "reliability": table}
+    score = pd.to_numeric(prod[incident.score], errors="coerce").to_numpy(float)
+    pred = prod[incident.prediction]
+    ok = np.isfinite(score) & pred.notna().to_numpy()
+    correct = expected_correct(score[ok], pred[ok].eq(incident.positive_label).to_numpy(bool))
+    if len(correct) == 0:
+        return info
+    lo, hi = bootstrap_ci(np.mean, correct, seed=int(incident.threshold("general", "seed")))
+    info.update(estimate=float(correct.mean()), estimate_ci=[lo, hi], rows=int(ok.sum()))
+    lab = incident.labelled.to_numpy()[ok]
+    if lab.any():
+        info["estimate_on_labelled"] = float(correct[lab].mean())
+    return info
+
+
+# --- the check ----------------------------------------------------------------------------------
+def run(incident, **options) -> Result:
+    """Recompute the metrics on both sides and look for ways the comparison misleads."""
+    metric = headline_name(incident)
+    higher_better = incident.is_classification
+    gap_limit = incident.threshold(CHECK, "metric_gap" if higher_better else "relative_gap")
+    seed = int(incident.threshold("general", "seed"))
+    ref_h, prod_h = headline(incident, incident.reference), headline(incident, incident.production)
+    n_lab, n_prod = prod_h["rows"], len(incident.production)
+    metrics = metric_table(incident, {"reference": incident.reference, "production": incident.production},
+                           seed=seed)
+    coverage, coverage_table = label_coverage(incident)
+    windows = time_windows(incident)
+    tables: dict[str, pd.DataFrame] = {"metrics": metrics, "coverage": coverage_table, "windows": windows}
+    data: dict = {"metric": metric, "higher_is_better": higher_better}
+    evidence: dict = {"metric": metric, "reference": ref_h, "production": prod_h, "labelled_share": coverage,
+                      "windows": windows.to_dict(orient="records")}
+    reasons: list[tuple[str, str]] = []   # (kind, sentence)
+
+    def material(a, b) -> bool:
+        if a is None or b is None or not (np.isfinite(a) and np.isfinite(b)):
+            return False
+        return abs(a - b) >= (gap_limit if higher_better else gap_limit * abs(b))
+
+    if incident.is_classification:
+        tables["class_balance"] = class_balance(incident)
+        tables["confusion_reference"] = confusion(incident, incident.reference)
+        tables["confusion_production"] = confusion(incident, incident.production)
+        unknown = unknown_values(incident)
+        evidence["unknown_values"] = unknown
+        if max(unknown.values()) > 0.01:
+            what = " and ".join(f"{share:.0%} of production {name}" for name, share in unknown.items() if share > 0.01)
+            reasons.append(("incomparable", f"{what} take values reference never had ({', '.join(map(str, incident.classes[:6]))}"
+                            f"{' …' if len(incident.classes) > 6 else ''}): the two sides do not use the same labels"))
+
+    outcome = row_outcome(incident, incident.production)
+    fair = {"measured": prod_h["value"]}
+    if 0 < n_lab < n_prod and n_prod - n_lab >= 10 and n_lab >= 10:
+        bias, differences = labelling_bias(incident, outcome)
+        tables["labelled_vs_unlabelled"] = differences
+        evidence["labelling"] = bias
+        data["labelling"] = bias
+        biased = (np.isfinite(bias["auc"]) and bias["auc"] > incident.threshold(CHECK, "coverage_bias_auc")
+                  and bias["auc_ci"][0] > 0.5)
+        evidence["labels_biased"] = bool(biased)
+        if "reweighted" in bias:
+            fair["reweighted"] = bias["reweighted"]
+        if biased:
+            top = differences.head(2)
+            where = ", ".join(f"{r.column}" for r in top.itertuples()) if len(top) else "the inputs"
+            shift = "reweighted" in bias and material(bias["reweighted"], prod_h["value"]) and not (
+                bias["reweighted_ci"][0] <= prod_h["value"] <= bias["reweighted_ci"][1])
+            if shift or "reweighted" not in bias:
+                reasons.append(("biased_labels",
+                                f"the {n_lab:,} labelled production rows ({coverage:.0%}) are not a fair sample of all "
+                                f"predictions (labelled vs unlabelled rows are told apart with AUC {bias['auc']:.2f}, "
+                                f"mostly by {where})"))
+            else:
+                evidence["labelling_note"] = ("labelled rows differ from unlabelled ones, but reweighting them does "
+                                              "not change the metric materially")
+    conf = confidence_estimate(incident)
+    if conf is not None:
+        data["confidence"] = conf
+        tables["calibration_reference"] = conf.pop("reliability")
+        evidence["confidence_estimate"] = conf
+        if conf["calibrated"] and "estimate" in conf:
+            fair["confidence_based"] = conf["estimate"]
+
+    if incident.is_classification and n_lab:
+        artefact = _balance_artefact(incident, metrics, tables["class_balance"], gap_limit)
+        evidence["class_balance"] = artefact
+        if artefact.get("misleading"):
+            reasons.append(("class_balance", artefact["sentence"]))
+
+    fair_value = fair.get("reweighted", fair.get("confidence_based")) if any(
+        k == "biased_labels" for k, _ in reasons) else prod_h["value"]
+    evidence["fair_production"] = fair_value
+    evidence["estimates"] = fair
+    tables["estimates"] = _estimates_table(ref_h, prod_h, evidence, conf)
+    data["fair_production"] = fair_value
+
+    return Result(_finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, metric,
+                           higher_better), tables=tables, data=data)
+
+
+def _balance_artefact(incident, metrics: pd.DataFrame, balance: pd.DataFrame, gap_limit: float) -> dict:
+    """Do accuracy and balanced accuracy tell different stories while the class shares moved?"""
+    shift = (balance["production_labels"] - balance["reference_labels"]).abs()
+    moved = float(shift.max()) if len(shift) and shift.notna().any() else 0.0
+    value = metrics.set_index(["set", "metric"])["value"]
+    try:
+        d_acc = value["reference", "accuracy"] - value["production", "accuracy"]
+        d_bal = value["reference", "balanced_accuracy"] - value["production", "balanced_accuracy"]
+    except KeyError:
+        return {"class_share_change": moved}
+    rows = metrics.set_index(["set", "metric"])["rows"]
+    ref_n, prod_n = rows["reference", "accuracy"], rows["production", "accuracy"]
+    lo, hi = difference_ci(value["reference", "accuracy"] * ref_n, ref_n, value["production", "accuracy"] * prod_n,
+                           prod_n)
+    acc_gap_real = bool(lo > 0 or hi < 0)
+    out = {"class_share_change": moved, "accuracy_change": float(-d_acc),
+           "balanced_accuracy_change": float(-d_bal), "misleading": False}
+    if moved < incident.threshold(CHECK, "class_balance_change"):
+        return out
+    if abs(d_acc) >= gap_limit and acc_gap_real and abs(d_bal) < gap_limit:
+        out["misleading"] = True
+        out["sentence"] = (f"class shares moved by up to {moved:.0%} between reference and labelled production; "
+                           f"accuracy changed by {-d_acc:+.3f} but balanced accuracy (every class weighted alike) only "
+                           f"by {-d_bal:+.3f}, so the accuracy gap is mostly the class mix: compare balanced accuracy")
+    elif abs(d_bal) >= gap_limit and abs(d_acc) < gap_limit:
+        out["misleading"] = True
+        out["sentence"] = (f"class shares moved by up to {moved:.0%}; accuracy changed by only {-d_acc:+.3f} while "
+                           f"balanced accuracy changed by {-d_bal:+.3f}: accuracy hides a drop on the rarer class, "
+                           "compare balanced accuracy")
+    return out
+
+
+def _estimates_table(ref_h, prod_h, evidence, conf) -> pd.DataFrame:
+    rows = [{"estimate": "reference (all labelled rows)", "value": ref_h["value"], "ci_low": ref_h["ci"][0],
+             "ci_high": ref_h["ci"][1], "rows": ref_h["rows"]},
+            {"estimate": "production, labelled rows as measured", "value": prod_h["value"], "ci_low": prod_h["ci"][0],
+             "ci_high": prod_h["ci"][1], "rows": prod_h["rows"]}]
+    lab = evidence.get("labelling", {})
+    if "reweighted" in lab:
+        rows.append({"estimate": "production, all rows (labelled rows reweighted)", "value": lab["reweighted"],
+                     "ci_low": lab["reweighted_ci"][0], "ci_high": lab["reweighted_ci"][1],
+                     "rows": round(lab["effective_rows"])})
+    if conf and "estimate" in conf:
+        name = "production, all rows (from the score" + ("" if conf["calibrated"] else "; NOT calibrated") + ")"
+        rows.append({"estimate": name, "value": conf["estimate"], "ci_low": conf["estimate_ci"][0],
+                     "ci_high": conf["estimate_ci"][1], "rows": conf["rows"]})
+    return pd.DataFrame(rows)
+
+
+def _fmt(value, higher_better: bool) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    return f"{value:.3f}" if higher_better else f"{value:.4g}"
+
+
+def _finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, metric, higher_better) -> Finding:
+    f = lambda v: _fmt(v, higher_better)  # noqa: E731
+    min_labels = incident.threshold(CHECK, "min_labels")
+    n_lab = prod_h["rows"]
+    measured_gap = (ref_h["value"] - prod_h["value"]) if n_lab and ref_h["value"] is not None else None
+    if reasons:
+        kinds = [k for k, _ in reasons]
+        text = "; ".join(s for _, s in reasons)
+        fair = ""
+        if "biased_labels" in kinds and fair_value is not None and np.isfinite(fair_value):
+            fair = (f" Measured on the labelled rows production {metric} is {f(prod_h['value'])}; estimated for all "
+                    f"production rows it is {f(fair_value)}, against {f(ref_h['value'])} offline.")
+        elif "biased_labels" in kinds:
+            fair = " No fair estimate could be made; label a random sample of production rows."
+        summary = f"The comparison is misleading: {text}.{fair}"
+        fair_gap = (ref_h["value"] - fair_value) if fair_value is not None and ref_h["value"] is not None else None
+        explained = 0.5
+        if measured_gap and fair_gap is not None and np.isfinite(fair_gap):
+            explained = float(np.clip(1 - abs(fair_gap) / abs(measured_gap), 0, 1))
+        severity = "critical" if "incomparable" in kinds or explained >= 0.5 else "warning"
+        return Finding(CHECK, "detected", severity, _capital(summary), [], evidence,
+                       strength=max(explained, 0.3))
+    if n_lab < min_labels:
+        conf = evidence.get("confidence_estimate") or {}
+        est = (f" From the calibrated score, production {metric} is estimated at {f(conf['estimate'])}."
+               if conf.get("calibrated") and "estimate" in conf else "")
+        return Finding(CHECK, "inconclusive", "warning",
+                       f"Production has only {n_lab:,} labelled rows (fewer than {min_labels:.0f}), too few to "
+                       f"judge the gap; label more production rows.{est}", [], evidence)
+    bias = evidence.get("labelling")
+    fairness = (f"a fair sample (labelled vs unlabelled AUC {bias['auc']:.2f})" if bias and np.isfinite(bias["auc"])
+                else "every production row" if coverage == 1 else "the labelled rows")
+    summary = (f"The gap is real: {metric} {f(ref_h['value'])} [{f(ref_h['ci'][0])}, {f(ref_h['ci'][1])}] offline vs "
+               f"{f(prod_h['value'])} [{f(prod_h['ci'][0])}, {f(prod_h['ci'][1])}] in production, computed the same way "
+               f"on {n_lab:,} labelled production rows, {fairness}.")
+    if "labelling_note" in evidence:
+        summary += " Labelled rows differ from unlabelled ones, but reweighting them does not change the metric."
+    return Finding(CHECK, "clear", "info", summary, [], evidence)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
