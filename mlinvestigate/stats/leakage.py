@@ -52,8 +52,8 @@ def as_numbers(values) -> np.ndarray:
         out = s.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
         out[s.isna().to_numpy()] = np.nan
         return out
-    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
-        return pd.to_numeric(s, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    if pd.api.types.is_float_dtype(s) or pd.api.types.is_integer_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return s.to_numpy(dtype=float, na_value=np.nan)
     # text or mixed objects: one code per distinct value (only comparable within one call)
     codes, _ = pd.factorize(s.astype(object), sort=True)
     out = codes.astype(float)
@@ -121,36 +121,37 @@ def _table(codes: np.ndarray, Y: np.ndarray, n_codes: int, prior: np.ndarray) ->
 
 
 # --- metrics from per-group totals ---------------------------------------------------------------
-def _auc_from_groups(score: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
-    """ROC AUC when rows come in groups sharing one score (ties count half)."""
-    levels, inv = np.unique(score, return_inverse=True)
-    p = np.bincount(inv, weights=pos, minlength=len(levels))
-    q = np.bincount(inv, weights=neg, minlength=len(levels))
-    total_p, total_q = p.sum(), q.sum()
-    if total_p <= 0 or total_q <= 0:
-        return np.nan
-    below = np.cumsum(q) - q
-    return float(np.sum(p * (below + 0.5 * q)) / (total_p * total_q))
-
-
-def _class_power(pred: np.ndarray, counts: np.ndarray, folds: int) -> float:
-    """Macro one-vs-rest AUC of group class shares ``pred`` given group × class row ``counts``.
+def _class_power(pred: np.ndarray, counts: np.ndarray, folds: int) -> np.ndarray:
+    """Macro one-vs-rest ROC AUC of group class shares ``pred`` (groups × classes), for each of
+    several draws of group × class row ``counts`` (draws × groups × classes); ties count half.
 
     Groups come in ``folds`` equal blocks, one per cross-validation fold, and AUC is averaged over
     folds: pooling out-of-fold scores would rank rows by their fold's prior and push a useless
-    feature below 0.5.
+    feature below 0.5. A binary target needs one class (the other's AUC is the same).
     """
-    n_g = counts.sum(axis=1)
-    block = len(pred) // folds
-    per_fold = []
+    n_draws, n_groups, n_classes = counts.shape
+    totals = counts.sum(axis=2)
+    block = n_groups // folds
+    fold_sum, fold_n = np.zeros(n_draws), np.zeros(n_draws)
     for f in range(folds):
         part = slice(f * block, (f + 1) * block)
-        aucs = [_auc_from_groups(pred[part, k], counts[part, k], n_g[part] - counts[part, k])
-                for k in range(counts.shape[1])]
-        aucs = [a for a in aucs if np.isfinite(a)]
-        if aucs:
-            per_fold.append(np.mean(aucs))
-    return float(np.mean(per_fold)) if per_fold else np.nan
+        auc_sum, auc_n = np.zeros(n_draws), np.zeros(n_draws)
+        for k in ([1] if n_classes == 2 else range(n_classes)):
+            levels, inv = np.unique(pred[part, k], return_inverse=True)
+            onehot = np.zeros((block, len(levels)))
+            onehot[np.arange(block), inv] = 1.0
+            pos = counts[:, part, k] @ onehot
+            neg = totals[:, part] @ onehot - pos
+            below = np.cumsum(neg, axis=1) - neg
+            denom = pos.sum(axis=1) * neg.sum(axis=1)
+            ok = denom > 0
+            auc = np.where(ok, (pos * (below + 0.5 * neg)).sum(axis=1) / np.where(ok, denom, 1), 0.0)
+            auc_sum += auc
+            auc_n += ok
+        has = auc_n > 0
+        fold_sum += np.where(has, auc_sum / np.where(has, auc_n, 1), 0.0)
+        fold_n += has
+    return np.where(fold_n > 0, fold_sum / np.where(fold_n > 0, fold_n, 1), np.nan)
 
 
 def _class_information(pred: np.ndarray, counts: np.ndarray) -> float:
@@ -219,11 +220,11 @@ def _power(groups, pred, Y, kind, *, n_resamples: int, seed: int, folds: int = 1
     else:
         counts = np.column_stack([np.bincount(groups, weights=Y[:, k], minlength=len(pred))
                                   for k in range(Y.shape[1])])
-        value = _class_power(pred, counts, folds)
+        value = float(_class_power(pred, counts[None], folds)[0])
         information = _class_information(pred, counts)
-        cells = counts.ravel() / n
-        for i in range(n_resamples if n >= 2 else 0):
-            draws[i] = _class_power(pred, rng.multinomial(n, cells).reshape(counts.shape), folds)
+        if n >= 2 and n_resamples:
+            resampled = rng.multinomial(n, counts.ravel() / n, size=n_resamples)
+            draws = _class_power(pred, resampled.reshape((n_resamples,) + counts.shape), folds)
     lo, hi = _interval(draws)
     return Power(value, lo, hi, information, n, draws)
 

@@ -1,0 +1,443 @@
+"""Leakage: did the model learn from information it will not have when it predicts?
+
+The evidence lives mostly in the reference data, where a leaking feature is *implausibly* good. A
+feature that merely drifted, or is computed differently live (skew), keeps a plausible strength
+offline and is not a leak; the check only blames a feature whose offline strength is both out of the
+ordinary and confirmed by a second sign.
+
+Per feature, on a seeded sample of labelled reference rows and of labelled production rows
+(``thresholds.leakage.sample_rows``):
+
+- single-feature power (:mod:`mlinvestigate.stats.leakage`): out-of-fold ROC AUC (macro
+  one-vs-rest for several classes) or R² of a binned one-feature model on reference, and of the same
+  model applied to labelled production rows, each with a bootstrap interval;
+- its share of the logged model's own skill (Gini ``2·AUC − 1``, or R²) on reference;
+- information: the share of the target's uncertainty the feature removes out of fold, and the mutual
+  information (scikit-learn);
+- identifier profile: share of distinct values and monotonicity in row order;
+- with ``leakage.available_at`` in the spec: the share of rows whose value became known after the
+  prediction time (``columns.timestamp``).
+
+A feature is a **leak** (a culprit) when
+
+1. its value became known after the prediction time in any row; or
+2. it is *implausible* offline — alone it reaches ``single_feature_auc`` (``single_feature_r2`` for
+   regression), or ``share_of_full_model`` of the model's skill when the model logs a score — and
+   that is *confirmed*: it collapses live (power drops by at least ``collapse`` with a bootstrap
+   interval above zero), or it nearly determines the target (information ≥ ``target_function``),
+   or production has no labels to test it and even the lower end of its offline interval is
+   above the power threshold; or
+3. it is identifier-like (≥ 95% distinct values, ordered like the rows) and predicts the target
+   (skill ≥ ``identifier_skill``).
+
+Rows shared between reference and production (same ``columns.id``, or identical feature rows beyond
+what chance gives) and a reference period reaching into production are reported as a warning on
+their own. An implausible feature that production labels can neither confirm nor clear makes the
+verdict ``inconclusive``.
+
+Evidence keys: ``metric`` (``roc_auc`` or ``r2``), ``model_power`` (reference, production),
+``features`` (culprit and suspicious features → their numbers and ``reasons``), ``strongest``
+(top features by offline power), ``shared_rows``, ``period``, ``available_at``, ``sample``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data import sample_rows
+from ..findings import Finding, Result
+from ..stats import leakage as st
+
+CHECK = "leakage"
+MIN_LABELLED = 30          # production rows needed before single-feature power is measured live
+MI_ROWS = 10_000           # mutual information is estimated on at most this many sampled rows
+IDENTIFIER_UNIQUE = 0.95   # share of distinct values of an identifier-like column
+IDENTIFIER_MONOTONE = 0.95  # |Spearman| between value and row position of an identifier-like column
+DISCRETE_LEVELS = 20       # numeric features with at most this many values count as discrete
+
+
+def _target(incident, df: pd.DataFrame) -> np.ndarray:
+    y = df[incident.target]
+    if incident.kind == "regression":
+        return pd.to_numeric(y, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return y.astype(object).to_numpy()
+
+
+def _model_power(incident, df: pd.DataFrame, y: np.ndarray) -> tuple[float, bool]:
+    """The logged model's power on ``df`` and whether it comes from a score (comparable to a
+    single feature's ranking power)."""
+    if len(df) < 2:
+        return np.nan, False
+    score = incident.score
+    if incident.kind == "binary" and score and score in df.columns and pd.api.types.is_numeric_dtype(df[score]):
+        return st.model_power(y, df[score].to_numpy(dtype=float, na_value=np.nan), kind="binary",
+                              positive=incident.positive_label, is_score=True), True
+    pred = df[incident.prediction]
+    out = (pd.to_numeric(pred, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+           if incident.kind == "regression" else pred.astype(object).to_numpy())
+    return (st.model_power(y, out, kind=incident.kind, positive=incident.positive_label),
+            incident.kind == "regression")
+
+
+def _enough_labels(incident, y: np.ndarray) -> bool:
+    if len(y) < MIN_LABELLED:
+        return False
+    if incident.kind == "regression":
+        return bool(np.nanstd(y) > 0)
+    return len(pd.unique(y)) >= 2
+
+
+def _as_datetime(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
+    if pd.api.types.is_numeric_dtype(s):
+        unit = "ms" if s.dropna().abs().median() > 1e11 else "s"
+        return pd.to_datetime(s, unit=unit, errors="coerce")
+    return pd.to_datetime(s, errors="coerce", utc=True).dt.tz_convert(None)
+
+
+def _available_at(incident) -> dict:
+    """feature → late-value shares on reference and production (``leakage.available_at``)."""
+    mapping = incident.spec.leakage.available_at
+    ts = incident.columns.timestamp
+    out = {}
+    for feature, column in mapping.items():
+        entry = {"column": column}
+        if not ts:
+            entry["note"] = "set columns.timestamp to compare it with the prediction time"
+        for role, df in (("reference", incident.reference), ("production", incident.production)):
+            if not ts or column not in df.columns or ts not in df.columns:
+                continue
+            late, share, n = st.late_share(_as_datetime(df[column]), _as_datetime(df[ts]))
+            entry[role] = {"late_rows": late, "late_share": share, "rows_compared": n}
+        out[feature] = entry
+    return out
+
+
+def _late(entry: dict) -> float:
+    shares = [entry[r]["late_share"] for r in ("reference", "production")
+              if r in entry and np.isfinite(entry[r]["late_share"])]
+    return max(shares) if shares else np.nan
+
+
+def _shared_rows(incident, seed: int) -> dict:
+    """Rows shared between reference and production: by id and by identical feature values."""
+    ref, prod = incident.reference, incident.production
+    out: dict = {}
+    ident = incident.columns.id
+    if ident and ident in ref.columns and ident in prod.columns:
+        ids = prod[ident].dropna()
+        n, share = st.shared_share(ids.astype(str) if ids.dtype == object else ids,
+                                   ref[ident].dropna().astype(str) if ref[ident].dtype == object
+                                   else ref[ident].dropna())
+        out["id"] = {"column": ident, "shared_rows": n, "share_of_production": share}
+    features = [f for f in incident.features if f in ref.columns and f in prod.columns]
+    if features:
+        def hashes(df):
+            present = df[features].notna().any(axis=1).to_numpy()
+            return st.row_hashes(pd.DataFrame({f: st.as_numbers(df[f]) for f in features}))[present]
+
+        h_ref, h_prod = hashes(ref), hashes(prod)
+        n, share = st.shared_share(h_prod, h_ref)
+        cross, within = st.chance_shared_share(h_ref, h_prod, seed=seed)
+        out["identical_features"] = {
+            "shared_rows": n, "share_of_production": share,
+            "share_vs_half_reference": cross, "chance_share": within,
+            "excess_share": (cross - within) if np.isfinite(cross) and np.isfinite(within) else np.nan}
+    return out
+
+
+def _mi_rows(n: int, seed: int) -> np.ndarray:
+    if n <= MI_ROWS:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed + 1).choice(n, MI_ROWS, replace=False))
+
+
+def feature_table(incident, *, n_resamples: int = 200) -> tuple[pd.DataFrame, dict]:
+    """One row per feature with every statistic the verdict uses (see the module docstring)."""
+    seed = int(incident.threshold("general", "seed"))
+    n_sample = int(incident.threshold("leakage", "sample_rows"))
+    kind = incident.kind
+    ref_all = incident.reference
+    ref = sample_rows(ref_all[ref_all[incident.target].notna().to_numpy()], n_sample, seed=seed)
+    prod = sample_rows(incident.labelled_production, n_sample, seed=seed)
+    y_ref, y_prod = _target(incident, ref), _target(incident, prod)
+    keep_ref, keep_prod = pd.notna(y_ref), pd.notna(y_prod)
+    ref, y_ref = ref[keep_ref], y_ref[keep_ref]
+    prod, y_prod = prod[keep_prod], y_prod[keep_prod]
+    live = _enough_labels(incident, y_prod)
+    model_ref, model_is_score = _model_power(incident, ref, y_ref)
+    model_prod = _model_power(incident, prod, y_prod)[0] if live else np.nan
+    model_skill = st.skill(model_ref, kind)
+    mi_idx = _mi_rows(len(ref), seed)
+
+    rows = []
+    for f in incident.features:
+        ftype = incident.feature_types[f]
+        exact = ftype in ("categorical", "boolean")
+        x_ref = st.as_numbers(ref[f])
+        p_ref = st.cross_validated_power(x_ref, y_ref, kind=kind, exact=exact, n_resamples=n_resamples, seed=seed)
+        row = {"feature": f, "type": ftype, "reference": p_ref.value, "reference_low": p_ref.low,
+               "reference_high": p_ref.high, "information": p_ref.information}
+        if live:
+            p_prod = st.transferred_power(x_ref, y_ref, st.as_numbers(prod[f]), y_prod, kind=kind,
+                                          exact=exact, n_resamples=n_resamples, seed=seed)
+            drop, lo, hi = st.difference_interval(p_ref, p_prod)
+            row.update(production=p_prod.value, production_low=p_prod.low, production_high=p_prod.high,
+                       drop=drop, drop_low=lo, drop_high=hi)
+        else:
+            row.update(production=np.nan, production_low=np.nan, production_high=np.nan,
+                       drop=np.nan, drop_low=np.nan, drop_high=np.nan)
+        finite = x_ref[np.isfinite(x_ref)]
+        discrete = exact or len(np.unique(finite)) <= DISCRETE_LEVELS
+        mi, mi_share = st.mutual_information(x_ref[mi_idx], y_ref[mi_idx], kind=kind, discrete=discrete, seed=seed)
+        f_skill = st.skill(p_ref.value, kind)
+        row.update(mutual_information=mi, mi_share=mi_share, skill=f_skill,
+                   share_of_model=(f_skill / model_skill if np.isfinite(model_skill) and model_skill > 0.05
+                                   else np.nan))
+        unique, monotone = (st.identifier_profile(x_ref) if ftype in ("numeric", "datetime")
+                            else (np.nan, np.nan))
+        row.update(unique_share=unique, monotonicity=monotone)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    context = {"live": live, "model_reference": model_ref, "model_production": model_prod,
+               "model_is_score": model_is_score, "reference_rows": len(ref), "production_rows": len(prod),
+               "reference_total": int(ref_all[incident.target].notna().sum()),
+               "production_total": int(incident.labelled.sum())}
+    return table, context
+
+
+def _judge(incident, table: pd.DataFrame, context: dict, available: dict) -> pd.DataFrame:
+    """Add ``status`` (leak / suspicious / holds live / "") and ``reasons`` to the feature table."""
+    kind = incident.kind
+    th = {k: incident.threshold("leakage", k) for k in
+          ("single_feature_auc", "single_feature_r2", "share_of_full_model", "collapse",
+           "target_function", "identifier_skill")}
+    power_thr = th["single_feature_r2"] if kind == "regression" else th["single_feature_auc"]
+    chance = 0.0 if kind == "regression" else 0.5
+    flags = {k: [] for k in ("late", "collapsed", "function", "unconfirmed", "identifier")}
+    statuses, reasons = [], []
+    for r in table.itertuples(index=False):
+        late = _late(available.get(r.feature, {}))
+        strong = np.isfinite(r.reference) and r.reference >= power_thr
+        dominant = (context["model_is_score"] and np.isfinite(r.share_of_model)
+                    and r.share_of_model >= th["share_of_full_model"])
+        implausible = strong or dominant
+        f = {"late": bool(np.isfinite(late) and late > 0),
+             "collapsed": bool(implausible and np.isfinite(r.drop) and r.drop >= th["collapse"]
+                               and np.isfinite(r.drop_low) and r.drop_low > 0),
+             "function": bool(implausible and np.isfinite(r.information)
+                              and r.information >= th["target_function"]),
+             "unconfirmed": bool(implausible and not context["live"] and np.isfinite(r.reference_low)
+                                 and r.reference_low >= power_thr),
+             "identifier": bool(np.isfinite(r.unique_share) and r.unique_share >= IDENTIFIER_UNIQUE
+                                and r.monotonicity >= IDENTIFIER_MONOTONE and r.skill >= th["identifier_skill"]
+                                and np.isfinite(r.reference_low) and r.reference_low > chance)}
+        why = [text for key, text in (
+            ("late", f"known after the prediction time in {late:.1%} of rows"),
+            ("collapsed", "implausibly strong offline and collapses in production"),
+            ("function", "nearly determines the target"),
+            ("unconfirmed", "implausibly strong offline; no production labels to check it live"),
+            ("identifier", "identifier-like column (unique, ordered like the rows) that predicts the target"))
+            if f[key]]
+        holds = np.isfinite(r.drop_high) and r.drop_high < th["collapse"]
+        if why:
+            status = "leak"
+        elif implausible and holds:
+            status, why = "holds live", ["strong offline and just as strong in production"]
+        elif implausible:
+            status, why = "suspicious", ["implausibly strong offline; production labels cannot confirm or clear it"]
+        else:
+            status = ""
+        for key in flags:
+            flags[key].append(f[key])
+        statuses.append(status)
+        reasons.append("; ".join(why))
+    confirmed = np.array(flags["late"]) | np.array(flags["collapsed"])
+    return table.assign(status=statuses, reasons=reasons, confirmed=confirmed, **flags)
+
+
+def run(incident, *, n_resamples: int = 200) -> Result:
+    """Look for features that leak the target, and rows shared between reference and production.
+
+    Returns
+    -------
+    Result
+        Tables ``features`` (every statistic per feature, strongest offline first),
+        ``model`` (the logged model's own power), ``shared_rows``, ``period``, ``available_at``.
+    """
+    seed = int(incident.threshold("general", "seed"))
+    kind = incident.kind
+    metric = "r2" if kind == "regression" else "roc_auc"
+    metric_label = "R²" if kind == "regression" else "ROC AUC"
+    available = _available_at(incident)
+    shared = _shared_rows(incident, seed)
+    ts = incident.columns.timestamp
+    period = (st.period_overlap(incident.reference[ts], incident.production[ts])
+              if ts and ts in incident.reference.columns and ts in incident.production.columns else {})
+
+    if incident.features:
+        table, context = feature_table(incident, n_resamples=n_resamples)
+        table = _judge(incident, table, context, available)
+        table = table.sort_values(["reference", "feature"], ascending=[False, True], na_position="last",
+                                  ignore_index=True)
+    else:
+        table, context = pd.DataFrame(columns=["feature", "reference", "status", "reasons", "confirmed"]), {
+            "live": False, "model_reference": np.nan, "model_production": np.nan, "model_is_score": False,
+            "reference_rows": 0, "production_rows": 0, "reference_total": 0, "production_total": 0}
+
+    # Features named in available_at that are not model features still count when they arrive late.
+    extra_late = [f for f, e in available.items()
+                  if f not in set(table["feature"]) and np.isfinite(_late(e)) and _late(e) > 0]
+
+    leaks = table[table["status"] == "leak"].copy()
+    leaks["rank_confirmed"] = leaks["confirmed"].astype(int)
+    leaks["rank_drop"] = leaks.get("drop", pd.Series(np.nan, index=leaks.index)).fillna(0)
+    leaks = leaks.sort_values(["rank_confirmed", "rank_drop", "reference"], ascending=False)
+    culprits = list(leaks["feature"]) + extra_late
+    suspicious = table[table["status"] == "suspicious"]
+
+    thr_shared = incident.threshold("leakage", "shared_rows")
+    shared_flags = []
+    if "id" in shared and np.isfinite(shared["id"]["share_of_production"]) and \
+            shared["id"]["share_of_production"] >= thr_shared:
+        shared_flags.append(f"{shared['id']['share_of_production']:.1%} of production rows have an id "
+                            f"({shared['id']['column']}) that is also in reference")
+    ident = shared.get("identical_features", {})
+    if np.isfinite(ident.get("excess_share", np.nan)) and ident["excess_share"] >= thr_shared:
+        shared_flags.append(f"{ident['share_of_production']:.1%} of production rows repeat a reference row "
+                            f"feature for feature (about {ident['chance_share']:.1%} would by chance)")
+    if period and period["reference_share_in_production_period"] >= thr_shared:
+        shared_flags.append(f"{period['reference_share_in_production_period']:.1%} of reference rows are dated "
+                            "inside the production period")
+
+    model_ref = context["model_reference"]
+    strongest = table.head(5)
+    if culprits:
+        verdict = "detected"
+        severity = "critical" if (leaks["confirmed"].any() or extra_late) else "warning"
+        summary = _leak_summary(leaks, extra_late, available, metric_label)
+        if shared_flags:
+            summary += " Also: " + "; ".join(shared_flags) + "."
+        strength = _strength(leaks, bool(extra_late))
+    elif shared_flags:
+        verdict, severity, strength = "detected", "warning", 0.3
+        summary = ("No feature leaks the target, but " + "; ".join(shared_flags)
+                   + ": the offline evaluation is not cleanly separated from production and may overstate "
+                   "how the model does live.")
+    elif len(suspicious):
+        verdict, severity, strength = "inconclusive", "warning", 0.0
+        r = suspicious.iloc[0]
+        summary = (f"{r['feature']} is implausibly strong offline ({metric_label} {r['reference']:.3f}) but "
+                   f"the labelled production rows ({context['production_rows']}) cannot tell whether it "
+                   "holds live; more production labels would settle it.")
+    else:
+        verdict, severity, strength = "clear", "info", 0.0
+        if len(table) and np.isfinite(table["reference"].iloc[0]):
+            top = table.iloc[0]
+            model_part = (f" against the model's {model_ref:.3f}" if np.isfinite(model_ref) else "")
+            summary = (f"No feature is implausibly strong offline: the strongest alone, {top['feature']}, "
+                       f"reaches {metric_label} {top['reference']:.3f}{model_part}.")
+            held = table[table["status"] == "holds live"]
+            if len(held):
+                summary += (f" {', '.join(held['feature'])} {'is' if len(held) == 1 else 'are'} very strong "
+                            "but just as strong in production, which a leak would not be.")
+        else:
+            summary = "No feature could be assessed for leakage (no usable feature values or labels)."
+
+    flagged = table[table["status"] != ""]
+    columns = ["reference", "reference_low", "reference_high", "production", "production_low",
+               "production_high", "drop", "drop_low", "drop_high", "information", "mutual_information",
+               "mi_share", "share_of_model", "unique_share", "monotonicity", "status", "reasons"]
+    evidence = {
+        "metric": metric,
+        "model_power": {"reference": model_ref, "production": context["model_production"],
+                        "from_score": context["model_is_score"]},
+        "features": {r["feature"]: {c: r[c] for c in columns if c in r} for _, r in flagged.iterrows()},
+        "strongest": [{"feature": r["feature"], "reference": r["reference"], "production": r.get("production")}
+                      for _, r in strongest.iterrows()],
+        "shared_rows": shared,
+        "period": period,
+        "available_at": available,
+        "sample": {"reference_rows": context["reference_rows"], "reference_labelled": context["reference_total"],
+                   "production_rows": context["production_rows"],
+                   "production_labelled": context["production_total"], "seed": seed},
+        "thresholds": {k: incident.threshold("leakage", k) for k in
+                       ("single_feature_auc", "single_feature_r2", "share_of_full_model", "collapse",
+                        "target_function", "identifier_skill", "shared_rows")},
+    }
+    finding = Finding(CHECK, verdict, severity, summary, culprits, evidence, strength=strength)
+    model_table = pd.DataFrame([{"set": "reference", metric: model_ref, "rows": context["reference_rows"]},
+                                {"set": "production", metric: context["model_production"],
+                                 "rows": context["production_rows"]}])
+    tables = {"features": table.drop(columns=["confirmed", "late", "collapsed", "function", "unconfirmed",
+                                              "identifier"], errors="ignore"), "model": model_table,
+              "shared_rows": _shared_table(shared), "period": pd.DataFrame([period]) if period else pd.DataFrame(),
+              "available_at": _available_table(available)}
+    data = {"metric": metric, "metric_label": metric_label, "kind": kind, "live": context["live"],
+            "model_reference": model_ref, "model_production": context["model_production"],
+            "power_threshold": incident.threshold("leakage", "single_feature_r2" if kind == "regression"
+                                                  else "single_feature_auc"),
+            "chance": 0.0 if kind == "regression" else 0.5}
+    return Result(finding, tables=tables, data=data)
+
+
+def _strength(leaks: pd.DataFrame, late: bool) -> float:
+    """0–1: a confirmed leak ranks by how much power it loses live, an unconfirmed one stays low."""
+    if late or (len(leaks) and not leaks["confirmed"].iloc[0]):
+        return 1.0 if late else 0.4
+    drop = leaks["drop"].iloc[0]
+    return float(np.clip(0.5 + (drop if np.isfinite(drop) else 0.0), 0.5, 1.0))
+
+
+def _leak_summary(leaks: pd.DataFrame, extra_late: list[str], available: dict, metric_label: str) -> str:
+    n = len(leaks) + len(extra_late)
+    if not len(leaks):
+        f = extra_late[0]
+        lead = f"{n} features became known after the prediction time; " if n > 1 else ""
+        return (f"{lead}{f}'s value became known after the prediction time in {_late(available[f]):.1%} "
+                "of rows: the model was given information from the future.")
+    r = leaks.iloc[0]
+    name = f"{n} features look like leaks; the strongest, {r['feature']}," if n > 1 else r["feature"]
+    power = f"{metric_label} {r['reference']:.3f}"
+    if np.isfinite(r["share_of_model"]):
+        power += f", {min(r['share_of_model'], 9.99):.0%} of the model's own skill"
+    if r["late"]:
+        return (f"{name} was known only after the prediction time in {_late(available[r['feature']]):.1%} of "
+                f"rows ({power} offline): the model was given information from the future.")
+    if r["collapsed"]:
+        return (f"{name} alone predicts the target offline ({power}) but not in production "
+                f"({metric_label} {r['production']:.3f}): the model learned from information it does not "
+                "have when it predicts live.")
+    if r["function"]:
+        return (f"{name} nearly determines the target offline (it removes {r['information']:.0%} of the "
+                f"target's uncertainty; {power}): it looks computed from the outcome itself.")
+    if r["unconfirmed"]:
+        return (f"{name} alone predicts the target almost perfectly offline ({power}); production has no "
+                "labels to confirm that it collapses live, but a single feature this strong is rarely honest.")
+    return (f"{name} is an identifier-like column (unique values, ordered like the rows) that predicts the "
+            f"target ({power}): the row order or id carries the outcome.")
+
+
+def _shared_table(shared: dict) -> pd.DataFrame:
+    rows = []
+    if "id" in shared:
+        rows.append({"match": f"same id ({shared['id']['column']})", "production_rows": shared["id"]["shared_rows"],
+                     "share_of_production": shared["id"]["share_of_production"], "chance_share": 0.0})
+    if "identical_features" in shared:
+        s = shared["identical_features"]
+        rows.append({"match": "identical feature values", "production_rows": s["shared_rows"],
+                     "share_of_production": s["share_of_production"], "chance_share": s["chance_share"]})
+    return pd.DataFrame(rows)
+
+
+def _available_table(available: dict) -> pd.DataFrame:
+    rows = []
+    for f, e in available.items():
+        for role in ("reference", "production"):
+            if role in e:
+                rows.append({"feature": f, "known_at_column": e["column"], "set": role, **e[role]})
+        if "note" in e:
+            rows.append({"feature": f, "known_at_column": e["column"], "set": "", "note": e["note"]})
+    return pd.DataFrame(rows)
