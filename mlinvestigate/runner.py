@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import __version__, checks
 from .data import Incident, load_incident
+from .diagnosis import explained_by, rank
 from .errors import InvestigationError
 from .findings import Finding, jsonable
 from .metrics import metric_summary
@@ -29,7 +30,6 @@ from .metrics import metric_summary
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 TEMPLATES = ROOT / "templates"
-_SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
 @dataclass
@@ -119,14 +119,6 @@ def _run_one(check: str, notebook: str, spec_path: str, folder: str, cache: str,
             finding = Finding(check, "error", "warning", f"The {check} page could not be rendered: {exc}",
                               evidence={"traceback": traceback.format_exc()[-4000:]}).to_dict()
     return finding
-
-
-def rank(findings: dict[str, dict]) -> list[str]:
-    """Detected check ids, strongest evidence first (severity, then strength)."""
-    detected = [c for c, f in findings.items() if f.get("verdict") == "detected"]
-    return sorted(detected, key=lambda c: (_SEVERITY_RANK.get(findings[c].get("severity"), 3),
-                                           -(findings[c].get("strength") or 0.0),
-                                           checks.CHECK_IDS.index(c)))
 
 
 def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run: list[str] | None = None,
@@ -231,6 +223,7 @@ def findings_document(incident: Incident, findings: dict[str, dict], *, created:
         "warnings": incident.warnings,
         "checks": findings,
         "ranking": rank(findings),
+        "explained_by": explained_by(findings),
     })
 
 

@@ -129,7 +129,7 @@ def _fair_production(doc: dict) -> float | None:
     if f.get("verdict") != "detected":
         return None
     ev = f.get("evidence", {})
-    for key in ("estimated_production_metric", "fair_production_metric", "production_estimate"):
+    for key in ("fair_production", "estimated_production_metric"):
         v = ev.get(key)
         if isinstance(v, dict):
             v = v.get("value")

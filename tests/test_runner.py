@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlinvestigate import runner
+from mlinvestigate.diagnosis import rank
 from tests.helpers import tiny_incident
 
 NOTEBOOKS = Path(__file__).parent / "notebooks"
@@ -32,7 +33,7 @@ def test_rank_orders_by_severity_then_strength():
         "labels": {"verdict": "detected", "severity": "critical", "strength": 0.8},
         "health": {"verdict": "clear", "severity": "info", "strength": 0.0},
     }
-    assert runner.rank(findings) == ["labels", "skew", "drift"]
+    assert rank(findings) == ["labels", "skew", "drift"]
 
 
 @pytest.fixture(scope="module")

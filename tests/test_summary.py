@@ -16,7 +16,7 @@ def _finding(verdict="clear", severity="info", summary="ok.", culprits=(), evide
 
 
 def _doc(**checks):
-    from mlinvestigate.runner import rank
+    from mlinvestigate.diagnosis import rank
 
     found = {c: f for c, f in checks.items()}
     return {"checks": found, "ranking": rank(found), "incident": "t", "title": "t", "created": "",

@@ -1,0 +1,46 @@
+"""Ranking: strongest evidence first, and symptoms after the cause that accounts for them."""
+
+from __future__ import annotations
+
+from mlinvestigate.diagnosis import explained_by, rank
+
+
+def _f(verdict="detected", severity="critical", strength=0.5, culprits=(), **evidence):
+    return {"verdict": verdict, "severity": severity, "strength": strength, "culprits": list(culprits),
+            "evidence": evidence}
+
+
+def test_skew_explains_drift_in_the_same_features():
+    """A unit change looks like drift; the skew finding is the cause and comes first."""
+    found = {"drift": _f(strength=0.9, culprits=["amount", "n_tx_7d"]),
+             "skew": _f(strength=0.6, culprits=["amount", "n_tx_7d"])}
+    assert explained_by(found) == {"drift": "skew"}
+    assert rank(found) == ["skew", "drift"]
+
+
+def test_partly_explained_drift_keeps_its_rank():
+    """Drift in a feature nothing else explains stays a cause of its own."""
+    found = {"drift": _f(strength=0.9, culprits=["amount", "hour"]),
+             "skew": _f(strength=0.6, culprits=["amount"])}
+    assert explained_by(found) == {}
+    assert rank(found) == ["drift", "skew"]
+
+
+def test_health_and_segments_explain_drift():
+    found = {"drift": _f(strength=0.9, culprits=["distance_km", "country"]),
+             "health": _f(severity="warning", culprits=["missing:distance_km", "error_rate"]),
+             "segments": _f(severity="warning", strength=0.4, culprits=["country=BR"])}
+    assert explained_by(found)["drift"] == "health"
+    assert rank(found)[-1] == "drift"
+
+
+def test_biased_labels_explain_label_based_findings_unless_estimated():
+    found = {"measurement": _f(severity="warning", strength=0.3, labels_biased=True),
+             "segments": _f(strength=0.9, culprits=["country=BR"]),
+             "prior_shift": _f(strength=0.9, estimated=True)}
+    assert explained_by(found) == {"segments": "measurement"}
+    assert rank(found) == ["prior_shift", "measurement", "segments"]
+
+
+def test_clear_findings_are_not_ranked():
+    assert rank({"drift": _f(verdict="clear"), "skew": _f(verdict="skipped")}) == []
