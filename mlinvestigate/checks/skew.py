@@ -1,0 +1,346 @@
+"""Training-serving skew: are features computed the same way when the model is served?
+
+The evidence is ``serving.offline``: production rows whose features the training pipeline
+recomputed, keyed by ``columns.id``. Each production row is joined to its recomputed twin and every
+feature is compared value by value (:mod:`mlinvestigate.stats.skew`): exact and near-exact match
+rates (relative difference ≤ ``thresholds.skew.match_tolerance``), the distribution of differences,
+and a named pattern for the mismatches.
+
+A feature is **skewed** (a culprit) when the lower end of the Wilson interval of its mismatch rate
+is above ``thresholds.skew.mismatch_rate``. Culprits are ranked by the share of model predictions
+they flip on their own (when the model file is trusted, see :mod:`mlinvestigate.model`), then by
+mismatch rate.
+
+Evidence
+--------
+``features``
+    Culprit → ``pattern`` plus the numbers behind it, for example
+    ``{"pattern": "scale", "factor": 100.0, "match_rate": 0.0, "exact_match_rate": 0.0,
+    "mismatch_rate": 1.0, "rows": 5730}``. Pattern keys: ``scale`` → ``factor``; ``offset`` →
+    ``offset``; ``capped`` → ``cap``; ``floored`` → ``floor``; ``default`` → ``value``;
+    ``rounded`` → ``step``; ``truncated`` → ``median_ratio``; ``missing`` → ``side`` (the side
+    that is missing) and ``fill_value``; ``category_mapping`` → ``mapping`` (offline → served);
+    ``other``. Datetime features are compared in seconds.
+``joined_rows``, ``unjoined_production`` (+ ``_share``), ``unjoined_offline``, ``duplicate_ids``
+    The join, in both directions.
+``impact``
+    ``available`` and ``reason``; when the model could be scored: ``rows_scored``, ``flips``,
+    ``flip_share`` (predictions that change between offline and served features) and
+    ``per_feature`` (flip share when only that feature is served).
+``unit_change_hints``
+    Without ``serving.offline``: numeric features whose production quantiles are a power of ten
+    times reference quantiles. Hints only, never culprits.
+
+Without ``serving.offline`` or ``columns.id`` the verdict is ``skipped`` and the summary says what to
+provide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data import sample_rows
+from ..findings import Finding, Result
+from ..stats import skew as st
+from ..stats.intervals import wilson
+from ..stats.leakage import as_numbers
+
+CHECK = "skew"
+MIN_JOINED = 30      # joined rows below which no verdict is given
+PAIR_POINTS = 5_000  # served/offline pairs kept per feature for the scatter plots
+HINT_ROWS = 200_000  # rows per side used for unit-change hints
+
+
+def _values(s: pd.Series, ftype: str) -> np.ndarray:
+    """Comparable values: floats for numbers (datetimes in seconds), text for categories."""
+    if ftype == "numeric":
+        if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
+            s = pd.to_numeric(s.astype(object), errors="coerce")
+        return as_numbers(s)
+    if ftype == "datetime":
+        if not pd.api.types.is_datetime64_any_dtype(s):
+            s = pd.to_datetime(s, errors="coerce", utc=True).dt.tz_convert(None)
+        return as_numbers(s) / 1e9
+    out = s.astype(object).to_numpy()
+    return np.array([None if pd.isna(v) else str(v) for v in out], dtype=object)
+
+
+def _keys(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Join keys of one type on both sides (1 in one file and "1" or 1.0 in the other still join)."""
+    def integral(s):
+        v = s.dropna()
+        return pd.api.types.is_numeric_dtype(s) and (len(v) == 0 or bool(np.all(np.mod(v, 1) == 0)))
+
+    if integral(a) and integral(b):
+        return a.astype("Int64"), b.astype("Int64")
+    if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+        return a.astype(float), b.astype(float)
+
+    def text(s):
+        return (s.astype("Int64") if integral(s) else s).astype("string")
+
+    return text(a), text(b)
+
+
+def _describe(p: dict, feature: str) -> str:
+    """The pattern in words."""
+    kind = p["pattern"]
+    if kind == "scale":
+        return f"served = {p['factor']:g} × offline (a unit change)"
+    if kind == "offset":
+        return f"served = offline {'+' if p['offset'] >= 0 else '−'} {abs(p['offset']):g}"
+    if kind == "capped":
+        return f"served = min(offline, {p['cap']:g}): capped at {p['cap']:g}"
+    if kind == "floored":
+        return f"served = max(offline, {p['floor']:g}): floored at {p['floor']:g}"
+    if kind == "default":
+        return f"served as the constant {p['value']!r} where it differs"
+    if kind == "rounded":
+        return f"served rounded to {p['step']:g}"
+    if kind == "truncated":
+        return "served lower than offline without a common cap (a shorter window or truncation)"
+    if kind == "missing":
+        if p["side"] == "served":
+            return "missing when served although offline has a value"
+        fill = "" if p.get("fill_value") is None else f", served as {p['fill_value']!r}"
+        return f"missing offline but filled when served{fill} (a different default)"
+    if kind == "category_mapping":
+        pairs = ", ".join(f"{k} → {v}" for k, v in list(p["mapping"].items())[:5])
+        more = f" and {len(p['mapping']) - 5} more" if len(p["mapping"]) > 5 else ""
+        return f"categories mapped differently: {pairs}{more}"
+    if kind == "match":
+        return "same values"
+    return "differs without a common pattern"
+
+
+def _unit_hints(incident) -> dict:
+    seed = int(incident.threshold("general", "seed"))
+    ref = sample_rows(incident.reference, HINT_ROWS, seed=seed)
+    prod = sample_rows(incident.production, HINT_ROWS, seed=seed)
+    hints = {}
+    for f in incident.features:
+        if incident.feature_types[f] != "numeric":
+            continue
+        found = st.unit_change(as_numbers(ref[f]), as_numbers(prod[f]))
+        if found:
+            hints[f] = found
+    return hints
+
+
+def _skipped(incident, reason: str) -> Result:
+    hints = _unit_hints(incident)
+    summary = reason
+    if hints:
+        summary += (f" Hint: production values of {', '.join(hints)} look like reference values × "
+                    f"{', '.join(format(h['factor'], 'g') for h in hints.values())} (a possible unit change).")
+    finding = Finding(CHECK, "skipped", "info", summary, evidence={"unit_change_hints": hints})
+    table = pd.DataFrame([{"feature": f, "factor": h["factor"],
+                           "quantile_ratios": ", ".join(f"{r:.4g}" for r in h["ratios"])}
+                          for f, h in hints.items()])
+    return Result(finding, tables={"unit_change_hints": table}, data={"pairs": {}})
+
+
+def _model_frame(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Model inputs with categories as plain objects (how pipelines are usually fitted)."""
+    out = df[columns].copy()
+    for c in columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].astype(object).where(out[c].notna(), np.nan)
+    return out
+
+
+def _impact(incident, served: pd.DataFrame, offline: pd.DataFrame, culprits: list[str]) -> dict:
+    """Predictions that change when the model sees the served instead of the offline features."""
+    from ..model import load_model, model_status
+
+    status = model_status(incident)
+    if not status.trusted:
+        return {"available": False, "reason": status.reason}
+    try:
+        model = load_model(incident)
+    except Exception as exc:  # noqa: BLE001 - a model that cannot be loaded leaves the rest of the check intact
+        return {"available": False, "reason": f"the model file could not be loaded: {exc}"}
+    names = getattr(model, "feature_names_in_", None)
+    columns = [str(c) for c in names] if names is not None else list(incident.features)
+    missing = [c for c in columns if c not in served.columns]
+    if missing:
+        return {"available": False, "reason": f"the model needs columns missing from production: {missing[:5]}"}
+    seed = int(incident.threshold("general", "seed"))
+    n = int(incident.threshold("skew", "sample_rows"))
+    idx = np.sort(np.random.default_rng(seed).choice(len(served), min(n, len(served)), replace=False))
+    srv = _model_frame(served.iloc[idx], columns)
+    off = _model_frame(offline.iloc[idx], columns)
+    for c in columns:  # features the offline file lacks are scored as served on both sides
+        if c not in offline.columns:
+            off[c] = srv[c]
+
+    def changed(a, b) -> np.ndarray:
+        if incident.kind == "regression":
+            a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+            return ~np.isclose(a, b, rtol=1e-6, atol=1e-9)
+        return np.asarray(a, dtype=object) != np.asarray(b, dtype=object)
+
+    try:
+        base = model.predict(off)
+        flips = changed(base, model.predict(srv))
+        per_feature = {}
+        for f in culprits:
+            if f in columns:
+                mixed = off.copy()
+                mixed[f] = srv[f].to_numpy()
+                per_feature[f] = float(changed(base, model.predict(mixed)).mean())
+    except Exception as exc:  # noqa: BLE001 - the model may reject these inputs; say so instead of failing
+        return {"available": False, "reason": f"the model could not score the joined rows: {exc}"}
+    lo, hi = wilson(flips.sum(), len(flips))
+    return {"available": True, "reason": status.reason, "rows_scored": int(len(flips)),
+            "flips": int(flips.sum()), "flip_share": float(flips.mean()), "flip_ci": [float(lo), float(hi)],
+            "per_feature": per_feature,
+            "meaning": "predictions that change" if incident.kind == "regression" else "predicted classes that flip"}
+
+
+def run(incident) -> Result:
+    """Compare served and offline-recomputed features of the same production rows.
+
+    Returns
+    -------
+    Result
+        Tables ``features`` (one row per compared feature), ``mappings`` (remapped categories),
+        ``unjoined`` and ``impact``; ``data["pairs"]`` holds sampled (offline, served) values of
+        the skewed features for the plots.
+    """
+    ident = incident.columns.id
+    offline = incident.offline
+    if offline is None and not ident:
+        return _skipped(incident, "Skew needs serving.offline in the spec (production rows with their features "
+                        "recomputed by the training pipeline) and columns.id (the row key that joins them).")
+    if offline is None:
+        return _skipped(incident, "Skew needs serving.offline in the spec: production rows with their features "
+                        f"recomputed offline by the training pipeline, keyed by columns.id ({ident}).")
+    if not ident:
+        return _skipped(incident, "Skew needs columns.id in the spec: the row key that joins production rows "
+                        "to the recomputed rows in serving.offline.")
+    prod = incident.production
+    if ident not in prod.columns:
+        return _skipped(incident, f"Skew needs the id column {ident!r} (columns.id) in production to join "
+                        "serving.offline; production has no such column.")
+
+    seed = int(incident.threshold("general", "seed"))
+    th = {k: incident.threshold("skew", k) for k in ("match_tolerance", "mismatch_rate", "unjoined_rate",
+                                                      "pattern_share")}
+    k_prod, k_off = _keys(prod[ident], offline[ident])
+    dup = {"production": int(k_prod.dropna().duplicated().sum()), "offline": int(k_off.dropna().duplicated().sum())}
+    p_keys = pd.Index(k_prod[k_prod.notna()].drop_duplicates())
+    o_keys = pd.Index(k_off[k_off.notna()].drop_duplicates())
+    p_first = ~k_prod.duplicated() & k_prod.notna()
+    o_first = ~k_off.duplicated() & k_off.notna()
+    served = prod[p_first.to_numpy()].set_axis(pd.Index(k_prod[p_first]), axis=0)
+    recomputed = offline[o_first.to_numpy()].set_axis(pd.Index(k_off[o_first]), axis=0)
+    common = p_keys.intersection(o_keys)
+    unjoined_p = p_keys.difference(o_keys)
+    unjoined_o = o_keys.difference(p_keys)
+    served, recomputed = served.loc[common], recomputed.loc[common]
+    n_prod = int(len(prod))
+    unjoined = {"joined_rows": int(len(common)), "production_rows": n_prod, "offline_rows": int(len(offline)),
+                "unjoined_production": int(len(unjoined_p) + k_prod.isna().sum()),
+                "unjoined_production_share": float((len(unjoined_p) + k_prod.isna().sum()) / n_prod) if n_prod else np.nan,
+                "unjoined_offline": int(len(unjoined_o) + k_off.isna().sum()),
+                "duplicate_ids": dup}
+    unjoined_table = pd.DataFrame([
+        {"direction": "production rows without an offline twin", "rows": unjoined["unjoined_production"],
+         "share": unjoined["unjoined_production_share"],
+         "example_ids": ", ".join(map(str, list(unjoined_p[:5])))},
+        {"direction": "offline rows without a production row", "rows": unjoined["unjoined_offline"],
+         "share": unjoined["unjoined_offline"] / max(len(offline), 1),
+         "example_ids": ", ".join(map(str, list(unjoined_o[:5])))}])
+
+    compared = [f for f in incident.features if f in recomputed.columns]
+    not_in_offline = [f for f in incident.features if f not in recomputed.columns]
+    if len(common) < MIN_JOINED or not compared:
+        why = (f"only {len(common)} of {n_prod} production rows joined serving.offline on {ident}; check that "
+               "columns.id names the same key in both files" if len(common) < MIN_JOINED
+               else "serving.offline shares no feature column with production")
+        finding = Finding(CHECK, "inconclusive", "warning", f"Skew could not be measured: {why}.",
+                          evidence={**unjoined, "not_in_offline": not_in_offline})
+        return Result(finding, tables={"features": pd.DataFrame(), "unjoined": unjoined_table}, data={"pairs": {}})
+
+    rng = np.random.default_rng(seed)
+    pair_idx = np.sort(rng.choice(len(common), min(PAIR_POINTS, len(common)), replace=False))
+    rows, patterns, pairs = [], {}, {}
+    for f in compared:
+        ftype = incident.feature_types[f]
+        numeric = ftype in ("numeric", "datetime")
+        s, o = _values(served[f], ftype), _values(recomputed[f], ftype)
+        c = st.compare(s, o, tolerance=th["match_tolerance"], numeric=numeric)
+        lo, hi = wilson(c["mismatches"], c["rows"])
+        skewed = bool(np.isfinite(lo) and lo > th["mismatch_rate"])
+        pattern = ((st.numeric_pattern(s, o, c["mismatch"], share=th["pattern_share"]) if numeric
+                    else st.categorical_pattern(s, o, c["mismatch"], share=th["pattern_share"]))
+                   if c["mismatches"] else {"pattern": "match"})
+        diffs = st.difference_summary(s, o, c["mismatch"]) if numeric else {}
+        rows.append({"feature": f, "type": ftype, "rows": c["rows"], "exact_match_rate": c["exact_match_rate"],
+                     "match_rate": c["match_rate"], "mismatch_rate": c["mismatch_rate"],
+                     "mismatch_low": float(lo), "mismatch_high": float(hi), "skewed": skewed,
+                     "pattern": pattern["pattern"], "description": _describe(pattern, f),
+                     "served_missing": c["served_missing"], "offline_missing": c["offline_missing"], **diffs})
+        patterns[f] = pattern
+        if skewed:
+            pairs[f] = {"offline": o[pair_idx], "served": s[pair_idx], "type": ftype, "pattern": pattern}
+    table = pd.DataFrame(rows)
+    culprits = list(table.loc[table["skewed"], "feature"])
+    impact = (_impact(incident, served, recomputed, culprits) if culprits
+              else {"available": False, "reason": "no skewed feature to score"})
+    per_feature = impact.get("per_feature", {})
+    table["flip_share_alone"] = table["feature"].map(per_feature).astype(float)
+    table = table.sort_values(["skewed", "flip_share_alone", "mismatch_rate", "feature"],
+                              ascending=[False, False, False, True], na_position="last", ignore_index=True)
+    culprits = list(table.loc[table["skewed"], "feature"])
+
+    features_ev = {}
+    for f in culprits:
+        r = table.set_index("feature").loc[f]
+        features_ev[f] = {**{k: v for k, v in patterns[f].items()}, "description": r["description"],
+                          "match_rate": r["match_rate"], "exact_match_rate": r["exact_match_rate"],
+                          "mismatch_rate": r["mismatch_rate"], "rows": int(r["rows"])}
+    mappings = pd.DataFrame([{"feature": f, "offline": k, "served": v}
+                             for f in culprits if patterns[f]["pattern"] == "category_mapping"
+                             for k, v in patterns[f]["mapping"].items()])
+    caveat = ""
+    if unjoined["unjoined_production_share"] > th["unjoined_rate"]:
+        caveat = (f" {unjoined['unjoined_production_share']:.0%} of production rows have no recomputed twin, "
+                  "so the comparison covers only the rest.")
+    if culprits:
+        verdict = "detected"
+        parts = [f"{f} ({features_ev[f]['description']}, {features_ev[f]['mismatch_rate']:.0%} of rows)"
+                 for f in culprits[:3]]
+        more = f" and {len(culprits) - 3} more" if len(culprits) > 3 else ""
+        lead = (f"{len(culprits)} features are computed differently when served than in training: "
+                if len(culprits) > 1 else "One feature is computed differently when served than in training: ")
+        summary = lead + "; ".join(parts) + more + "."
+        if impact.get("available"):
+            summary += (f" Served features change {impact['flip_share']:.1%} of the model's predictions "
+                        "compared with the offline ones.")
+            critical = impact["flip_share"] >= th["mismatch_rate"]
+        else:
+            critical = table["mismatch_rate"].max() >= 10 * th["mismatch_rate"]
+        severity = "critical" if critical else "warning"
+        strength = float(np.clip(impact["flip_share"] * 5 if impact.get("available")
+                                 else table.loc[table["skewed"], "mismatch_rate"].max(), 0.3, 1.0))
+    else:
+        verdict, severity, strength = "clear", "info", 0.0
+        summary = (f"Served features match their offline recomputation: all {len(compared)} compared features "
+                   f"agree on at least {1 - table['mismatch_rate'].max():.1%} of {len(common)} joined rows.")
+    summary += caveat
+
+    evidence = {**unjoined, "features": features_ev, "compared": compared, "not_in_offline": not_in_offline,
+                "impact": impact,
+                "thresholds": {k: float(v) for k, v in th.items()}}
+    impact_table = pd.DataFrame(
+        [{"served features": "all", "flip_share": impact["flip_share"], "rows_scored": impact["rows_scored"]}]
+        + [{"served features": f"only {f}", "flip_share": v, "rows_scored": impact["rows_scored"]}
+           for f, v in per_feature.items()]) if impact.get("available") else pd.DataFrame(
+        [{"impact": "not measured", "reason": impact["reason"]}])
+    finding = Finding(CHECK, verdict, severity, summary, culprits, evidence, strength=strength)
+    return Result(finding, tables={"features": table, "mappings": mappings, "unjoined": unjoined_table,
+                                   "impact": impact_table},
+                  data={"pairs": pairs, "impact": impact})
