@@ -22,6 +22,7 @@ from ..model import load_model, model_status
 from ..stats.intervals import wilson
 from ..stats.segments import grouped_bootstrap_mean
 from ..stats.triage_time import grain, period_codes
+from ..stats.triage_values import text_codes
 
 CHECK = "deployment"
 MISSING = "(missing)"
@@ -31,8 +32,9 @@ _VALUE_RTOL = 1e-4        # regression predictions likewise
 
 def version_text(s: pd.Series) -> pd.Series:
     """Model versions as text (``2.0`` read as a float stays ``"2.0"``), missing as ``(missing)``."""
-    out = s.astype(object).map(lambda v: MISSING if pd.isna(v) else str(v).strip())
-    return out.astype(object)
+    codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+    lookup = np.array([str(v).strip() for v in uniques] + [MISSING], dtype=object)
+    return pd.Series(lookup[codes], index=s.index, dtype=object)
 
 
 def same_version(a: str, b: str) -> bool:
@@ -143,17 +145,9 @@ def _predict(model, frames: list[pd.DataFrame], want_score: bool, positive):
 
 
 def _label_text(values) -> np.ndarray:
-    """Labels as comparable text: ``1``, ``1.0`` and ``np.int64(1)`` all read ``"1"``."""
-    def one(v):
-        if isinstance(v, (bool, np.bool_)):
-            return str(bool(v))
-        if isinstance(v, (float, np.floating)) and float(v).is_integer():
-            return str(int(v))
-        return str(v)
-
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    lookup = np.array([one(u) for u in uniques] + [None], dtype=object)
-    return lookup[codes]
+    """Labels as comparable text (``1``, ``1.0`` and ``np.int64(1)`` all read ``"1"``), None if missing."""
+    codes, labels = text_codes(pd.Series(np.asarray(values, dtype=object)))
+    return np.array(labels + [None], dtype=object)[codes]
 
 
 def _agreement(incident, df: pd.DataFrame, pred, score) -> dict[str, np.ndarray]:

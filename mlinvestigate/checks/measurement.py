@@ -35,6 +35,7 @@ from ..stats.triage_labels import (
 )
 from ..stats.triage_proportions import difference_ci
 from ..stats.triage_time import grain, period_codes
+from ..stats.triage_values import as_text, recode, text_codes
 
 CHECK = "measurement"
 MAX_CLASSES_SHOWN = 20
@@ -79,23 +80,26 @@ def class_balance(incident) -> pd.DataFrame:
     """Class shares: labels in reference and in labelled production, predictions on both sides."""
     ref, prod = incident.reference, incident.production
     t, p = incident.target, incident.prediction
-    classes = incident.classes
-    out = pd.DataFrame({"class": [str(c) for c in classes]})
+    classes = [as_text(c) for c in incident.classes]
+    out = pd.DataFrame({"class": classes})
     for name, s in (("reference_labels", ref[t]), ("production_labels", prod[t]),
                     ("reference_predictions", ref[p]), ("production_predictions", prod[p])):
-        counts = pd.Series(s.dropna().astype(object)).map(str).value_counts()
-        total = counts.sum()
-        out[name] = [counts.get(str(c), 0) / total if total else np.nan for c in classes]
+        codes = _class_codes(s, classes)
+        counts = np.bincount(codes[codes >= 0], minlength=len(classes))
+        total = (codes >= 0).sum()
+        out[name] = counts / total if total else np.nan
     return out
+
+
+def _class_codes(s: pd.Series, classes: list[str]) -> np.ndarray:
+    codes, labels = text_codes(s)
+    return recode(codes, labels, classes)
 
 
 def confusion(incident, df: pd.DataFrame) -> pd.DataFrame:
     """Confusion matrix (rows: true class, columns: predicted class) of ``df``'s labelled rows."""
-    classes = [str(c) for c in incident.classes][:MAX_CLASSES_SHOWN]
-    lab = df[df[incident.target].notna().to_numpy()]
-    y = pd.Categorical(lab[incident.target].astype(object).map(str), categories=classes).codes
-    yp = pd.Categorical(lab[incident.prediction].astype(object).map(lambda v: str(v) if not pd.isna(v) else None),
-                        categories=classes).codes
+    classes = [as_text(c) for c in incident.classes][:MAX_CLASSES_SHOWN]
+    y, yp = _class_codes(df[incident.target], classes), _class_codes(df[incident.prediction], classes)
     ok = (y >= 0) & (yp >= 0)
     k = len(classes)
     cm = np.bincount(y[ok] * k + yp[ok], minlength=k * k).reshape(k, k)
@@ -105,13 +109,12 @@ def confusion(incident, df: pd.DataFrame) -> pd.DataFrame:
 def unknown_values(incident) -> dict[str, float]:
     """Share of production predictions and labels with a value reference never had (classification)."""
     ref, prod = incident.reference, incident.production
-    known = set(map(str, ref[incident.target].dropna().astype(object))) | set(
-        map(str, ref[incident.prediction].dropna().astype(object)))
+    known = sorted(set(text_codes(ref[incident.target])[1]) | set(text_codes(ref[incident.prediction])[1]))
     out = {}
     for name, col in (("predictions", incident.prediction), ("labels", incident.target)):
-        values = prod[col].dropna().astype(object)
-        counts = values.map(str).value_counts()
-        out[name] = float(counts[~counts.index.isin(list(known))].sum() / len(values)) if len(values) else 0.0
+        codes = _class_codes(prod[col], known)
+        present = prod[col].notna().to_numpy()
+        out[name] = float((present & (codes < 0)).sum() / present.sum()) if present.any() else 0.0
     return out
 
 

@@ -25,6 +25,7 @@ from ..stats.intervals import fdr, wilson
 from ..stats.segments import gap_contributions, grouped_bootstrap_mean, larger_than_rest_p
 from ..stats.triage_proportions import lower_rate_p
 from ..stats.triage_time import period_codes
+from ..stats.triage_values import recode, text_codes
 
 CHECK = "segments"
 MISSING = "(missing)"
@@ -54,10 +55,9 @@ def segment_codes(ref: pd.Series | None, prod: pd.Series) -> tuple[np.ndarray | 
             return np.where(np.isnan(x), -1, c)
         codes = [code(s) for s in sides]
     else:
-        text = [s.astype(object).map(lambda v: str(v) if not pd.isna(v) else None) for s in sides]
-        labels = sorted(set().union(*(set(t.dropna().unique()) for t in text)), key=str)
-        index = pd.Index(labels)
-        codes = [index.get_indexer(t.fillna("\0missing")) for t in text]
+        coded = [text_codes(s) for s in sides]
+        labels = sorted(set().union(*(set(lab) for _, lab in coded)))
+        codes = [recode(c, lab, labels) for c, lab in coded]
     if any((c < 0).any() for c in codes):
         labels = list(labels) + [MISSING]
         codes = [np.where(c < 0, len(labels) - 1, c) for c in codes]
@@ -76,10 +76,11 @@ def segment_codes(ref: pd.Series | None, prod: pd.Series) -> tuple[np.ndarray | 
 
 def _as_number(s: pd.Series) -> pd.Series:
     """Segment columns arrive as categories (text); numbers among them are read back as numbers."""
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        x = pd.to_numeric(s.astype(object), errors="coerce")
-        if x.notna().sum() == s.notna().sum():
-            return x.astype(float)
+    if isinstance(s.dtype, pd.CategoricalDtype) and len(s.cat.categories):
+        numbers = pd.to_numeric(pd.Series(s.cat.categories.astype(object)), errors="coerce").to_numpy(float)
+        if np.isfinite(numbers).all():
+            codes = s.cat.codes.to_numpy()
+            return pd.Series(np.where(codes >= 0, numbers[np.maximum(codes, 0)], np.nan), index=s.index)
     return s
 
 

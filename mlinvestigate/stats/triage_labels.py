@@ -157,7 +157,11 @@ def column_differences(df: pd.DataFrame, mask, types: dict[str, str]) -> pd.Data
             rows.append({"column": name, "statistic": "standardised mean difference", "effect": effect,
                          "labelled": ma, "unlabelled": mb, "most_different": ""})
         else:
-            codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=False)
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                uniques = list(s.cat.categories) + [np.nan]
+                codes = np.where(s.cat.codes.to_numpy() < 0, len(uniques) - 1, s.cat.codes.to_numpy())
+            else:
+                codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=False)
             k = max(len(uniques), 1)
             ca, cb = np.bincount(codes[m], minlength=k), np.bincount(codes[~m], minlength=k)
             if ca.sum() == 0 or cb.sum() == 0:
