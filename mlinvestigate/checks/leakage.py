@@ -9,8 +9,11 @@ Per feature, on a seeded sample of labelled reference rows and of labelled produ
 (``thresholds.leakage.sample_rows``):
 
 - single-feature power (:mod:`mlinvestigate.stats.leakage`): out-of-fold ROC AUC (macro
-  one-vs-rest for several classes) or R² of a binned one-feature model on reference, and of the same
-  model applied to labelled production rows, each with a bootstrap interval;
+  one-vs-rest for several classes) or R² of a binned one-feature model, on reference and on
+  labelled production rows, each with a bootstrap interval. Each side fits its own bins, so a unit
+  change, a shift or a cap (skew, drift) leaves the power alone; only a feature that stopped
+  carrying the target loses it. The drop is measured against reference power on as many rows as
+  production has, so a small production sample is not mistaken for a collapse;
 - its share of the logged model's own skill (Gini ``2·AUC − 1``, or R²) on reference;
 - information: the share of the target's uncertainty the feature removes out of fold, and the mutual
   information (scikit-learn);
@@ -171,6 +174,8 @@ def feature_table(incident, *, n_resamples: int = 200) -> tuple[pd.DataFrame, di
     model_prod = _model_power(incident, prod, y_prod)[0] if live else np.nan
     model_skill = st.skill(model_ref, kind)
     mi_idx = _mi_rows(len(ref), seed)
+    matched = (np.sort(np.random.default_rng(seed + 2).choice(len(ref), len(prod), replace=False))
+               if live and len(prod) < len(ref) else None)
 
     rows = []
     for f in incident.features:
@@ -181,9 +186,13 @@ def feature_table(incident, *, n_resamples: int = 200) -> tuple[pd.DataFrame, di
         row = {"feature": f, "type": ftype, "reference": p_ref.value, "reference_low": p_ref.low,
                "reference_high": p_ref.high, "information": p_ref.information}
         if live:
-            p_prod = st.transferred_power(x_ref, y_ref, st.as_numbers(prod[f]), y_prod, kind=kind,
-                                          exact=exact, n_resamples=n_resamples, seed=seed)
-            drop, lo, hi = st.difference_interval(p_ref, p_prod)
+            p_prod = st.cross_validated_power(st.as_numbers(prod[f]), y_prod, kind=kind, exact=exact,
+                                              n_resamples=n_resamples, seed=seed)
+            # The drop compares like with like: reference power on as many rows as production has.
+            p_match = (st.cross_validated_power(x_ref[matched], y_ref[matched], kind=kind, exact=exact,
+                                                n_resamples=n_resamples, seed=seed)
+                       if matched is not None else p_ref)
+            drop, lo, hi = st.difference_interval(p_match, p_prod)
             row.update(production=p_prod.value, production_low=p_prod.low, production_high=p_prod.high,
                        drop=drop, drop_low=lo, drop_high=hi)
         else:
@@ -441,3 +450,36 @@ def _available_table(available: dict) -> pd.DataFrame:
         if "note" in e:
             rows.append({"feature": f, "known_at_column": e["column"], "set": "", "note": e["note"]})
     return pd.DataFrame(rows)
+
+
+def _interval_text(lo: pd.Series, hi: pd.Series) -> list[str]:
+    return [f"{a:.3f} – {b:.3f}" if np.isfinite(a) and np.isfinite(b) else "–"
+            for a, b in zip(lo.astype(float), hi.astype(float), strict=True)]
+
+
+def page_table(result) -> pd.DataFrame:
+    """The feature table as the page shows it: readable column names, intervals as text."""
+    t = result.to_df("features")
+    if t.empty or "reference_low" not in t:
+        return pd.DataFrame()
+    label = result.data["metric_label"]
+    return pd.DataFrame({
+        "feature": t["feature"], "type": t["type"],
+        f"{label}, reference": t["reference"],
+        "95% interval": _interval_text(t["reference_low"], t["reference_high"]),
+        f"{label}, production": t["production"],
+        "95% interval ": _interval_text(t["production_low"], t["production_high"]),
+        "drop": t["drop"],
+        "target uncertainty removed": t["information"],
+        "mutual information (nats)": t["mutual_information"],
+        "share of the model's skill": t["share_of_model"],
+        "status": t["status"], "why": t["reasons"]})
+
+
+def sample_note(result) -> str:
+    """The sentence that tells the reader what was sampled."""
+    s = result.finding.evidence["sample"]
+    return (f"Single-feature power and mutual information use a seeded sample (seed {s['seed']}) of "
+            f"{s['reference_rows']:,} of {s['reference_labelled']:,} labelled reference rows and "
+            f"{s['production_rows']:,} of {s['production_labelled']:,} labelled production rows "
+            f"(mutual information on at most {MI_ROWS:,} of them). Shared rows and periods use every row.")

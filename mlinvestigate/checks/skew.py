@@ -344,3 +344,18 @@ def run(incident) -> Result:
     return Result(finding, tables={"features": table, "mappings": mappings, "unjoined": unjoined_table,
                                    "impact": impact_table},
                   data={"pairs": pairs, "impact": impact})
+
+
+def page_table(result) -> pd.DataFrame:
+    """The feature comparison as the page shows it (worst first)."""
+    t = result.to_df("features")
+    if t.empty:
+        return t
+    return pd.DataFrame({
+        "feature": t["feature"], "type": t["type"], "rows compared": t["rows"],
+        "exact match": t["exact_match_rate"], "near-exact match": t["match_rate"],
+        "mismatch": t["mismatch_rate"],
+        "95% interval": [f"{a:.3f} – {b:.3f}" for a, b in zip(t["mismatch_low"], t["mismatch_high"], strict=True)],
+        "skewed": np.where(t["skewed"], "yes", ""), "pattern": t["pattern"], "what differs": t["description"],
+        "median served − offline": t.get("diff_median", np.nan),
+        "predictions changed by this feature alone": t["flip_share_alone"]})

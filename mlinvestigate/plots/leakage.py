@@ -40,7 +40,7 @@ def power_chart(result, *, top: int = 25):
 
     bars("reference", h / 2 if live else 0, REFERENCE, "reference (cross-validated)")
     if live:
-        bars("production", -h / 2, PRODUCTION, "production (reference model applied)")
+        bars("production", -h / 2, PRODUCTION, "production (cross-validated)")
     ax.axvline(d["chance"], color=NEUTRAL, lw=1)
     ax.axvline(d["power_threshold"], color=NEUTRAL, ls=":", lw=1.5,
                label=f"implausible for one feature (≥ {d['power_threshold']:g})")

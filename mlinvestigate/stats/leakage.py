@@ -5,11 +5,12 @@ Single-feature power
     feature is cut into bins (reference quantiles for numbers, one bin per distinct value when there
     are few, one per category, one for missing values), and each bin predicts the target's smoothed
     mean in that bin (class shares for classification, the mean for regression). Its power is
-    measured out of fold on reference (:func:`cross_validated_power`) and, with the bins fitted on
-    all reference rows, on production (:func:`transferred_power`): ROC AUC for a binary target,
-    macro one-vs-rest ROC AUC for a multiclass one, R² for regression. Predictions take a few
+    measured out of fold (:func:`cross_validated_power`), on reference and on production alike:
+    ROC AUC for a binary target, macro one-vs-rest ROC AUC for a multiclass one, R² for regression.
+    Fitting each table separately makes the comparison blind to a change of units, a shift or a
+    cap: only the information the feature carries about the target counts. Predictions take a few
     hundred distinct values at most, so every metric and every bootstrap resample is computed from
-    per-bin totals in linear time.
+    per-bin totals.
 
 Information
     ``1 - H(Y | X) / H(Y)`` estimated out of fold (the log loss of the binned model against the
@@ -280,23 +281,6 @@ def cross_validated_power(x, y, *, kind: str, exact: bool = False, folds: int = 
         train = fold != f
         pred[f * c:(f + 1) * c] = _table(codes[train], Y[train], c, Y[train].mean(axis=0))
     return _power(fold * c + codes, pred, Y, kind, n_resamples=n_resamples, seed=seed, folds=folds)
-
-
-def transferred_power(x_fit, y_fit, x_new, y_new, *, kind: str, exact: bool = False,
-                      max_bins: int = MAX_BINS, n_resamples: int = 200, seed: int = 0) -> Power:
-    """Power on (``x_new``, ``y_new``) of the one-feature model fitted on all of (``x_fit``, ``y_fit``).
-
-    This is the offline relationship tested live: a feature whose values no longer carry the
-    target falls to AUC 0.5 (R² ≤ 0) even when its distribution is unchanged. Rows of ``y_new``
-    with a class never seen in ``y_fit`` are left out.
-    """
-    x_fit, Y_fit, classes = _clean(x_fit, y_fit, kind)
-    x_new, Y_new, _ = _clean(x_new, y_new, kind, classes)
-    if len(x_fit) < 2 or len(x_new) < 2 or (kind != "regression" and Y_fit.shape[1] < 2):
-        return Power(np.nan, np.nan, np.nan, np.nan, len(x_new))
-    bins = _bins_for(x_fit, len(x_fit), max_bins, exact)
-    table = _table(bins.codes(x_fit), Y_fit, bins.n_codes, Y_fit.mean(axis=0))
-    return _power(bins.codes(x_new), table, Y_new, kind, n_resamples=n_resamples, seed=seed)
 
 
 def difference_interval(a: Power, b: Power, *, confidence: float = 0.95) -> tuple[float, float, float]:
