@@ -27,7 +27,8 @@ A feature is a **leak** (a culprit) when
 2. it is *implausible* offline — alone it reaches ``single_feature_auc`` (``single_feature_r2`` for
    regression), or ``share_of_full_model`` of the model's skill when the model logs a score — and
    that is *confirmed*: it collapses live (power drops by at least ``collapse`` with a bootstrap
-   interval above zero), or it nearly determines the target (information ≥ ``target_function``),
+   interval above zero, and all the way to chance when only the share made it implausible), or it
+   nearly determines the target (information ≥ ``target_function``),
    or production has no labels to test it and even the lower end of its offline interval is
    above the power threshold; or
 3. it is identifier-like (≥ 95% distinct values, ordered like the rows) and predicts the target
@@ -234,8 +235,10 @@ def _judge(incident, table: pd.DataFrame, context: dict, available: dict) -> pd.
                     and r.share_of_model >= th["share_of_full_model"])
         implausible = strong or dominant
         f = {"late": bool(np.isfinite(late) and late > 0),
+             # Dominance alone is relative to the model, so it needs a collapse all the way to chance.
              "collapsed": bool(implausible and np.isfinite(r.drop) and r.drop >= th["collapse"]
-                               and np.isfinite(r.drop_low) and r.drop_low > 0),
+                               and np.isfinite(r.drop_low) and r.drop_low > 0
+                               and (strong or r.production_low <= chance)),
              "function": bool(implausible and np.isfinite(r.information)
                               and r.information >= th["target_function"]),
              "unconfirmed": bool(implausible and not context["live"] and np.isfinite(r.reference_low)
