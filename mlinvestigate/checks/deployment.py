@@ -26,8 +26,7 @@ from ..stats.triage_values import text_codes
 
 CHECK = "deployment"
 MISSING = "(missing)"
-_SCORE_TOLERANCE = 1e-4   # logged scores are often rounded to a few decimals
-_VALUE_RTOL = 1e-4        # regression predictions likewise
+_RTOL = 1e-6  # beyond the logged rounding (see logged_precision), float noise only
 
 
 def version_text(s: pd.Series) -> pd.Series:
@@ -150,17 +149,31 @@ def _label_text(values) -> np.ndarray:
     return np.array(labels + [None], dtype=object)[codes]
 
 
+def logged_precision(values) -> float:
+    """Half a unit of the last decimal the logged numbers keep (``0.005`` for values rounded to
+    cents), so a re-computed value that rounds to the logged one counts as the same."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)][:10_000]
+    for decimals in range(0, 9):
+        if np.allclose(x, np.round(x, decimals), rtol=0, atol=1e-9 * max(1.0, float(np.abs(x).max(initial=0)))):
+            return 0.5 * 10.0**-decimals
+    return 0.0
+
+
+def _same_number(logged, recomputed) -> np.ndarray:
+    atol = logged_precision(logged) * (1 + 1e-9) + 1e-12
+    return np.isclose(logged, np.asarray(recomputed, dtype=float), rtol=_RTOL, atol=atol)
+
+
 def _agreement(incident, df: pd.DataFrame, pred, score) -> dict[str, np.ndarray]:
     logged = df[incident.prediction].to_numpy(object)
     if incident.is_classification:
         same_pred = _label_text(logged) == _label_text(pred)
     else:
-        lp = pd.to_numeric(df[incident.prediction], errors="coerce").to_numpy(float)
-        same_pred = np.isclose(lp, np.asarray(pred, dtype=float), rtol=_VALUE_RTOL, atol=1e-6)
+        same_pred = _same_number(pd.to_numeric(df[incident.prediction], errors="coerce").to_numpy(float), pred)
     out = {"prediction": same_pred}
     if score is not None and incident.score and incident.score in df.columns:
-        ls = pd.to_numeric(df[incident.score], errors="coerce").to_numpy(float)
-        out["score"] = np.abs(ls - score) <= _SCORE_TOLERANCE
+        out["score"] = _same_number(pd.to_numeric(df[incident.score], errors="coerce").to_numpy(float), score)
     out["reproduced"] = out["prediction"] & out.get("score", True)
     return out
 

@@ -43,14 +43,14 @@ def _rate_signal(name: str, what: str, k: int, n: int, limit: float) -> dict:
     lo, hi = (float(v) for v in wilson(k, n))
     rate = k / n
     failing = lo > limit
-    detail = f"{rate:.2%} {what} ({k:,} of {n:,} rows); threshold {limit:.2%}"
+    detail = f"{rate:.2%} {what} ({k:,} of {n:,} rows, threshold {limit:.2%})"
     return _signal(name, "failing" if failing else "ok", detail, rate, (lo, hi), limit,
                    ratio=rate / limit if limit > 0 else np.inf)
 
 
 def no_prediction_mask(s: pd.Series) -> np.ndarray:
     """Rows whose logged prediction is missing or an empty string."""
-    miss = s.isna().to_numpy()
+    miss = s.isna().to_numpy().copy()
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)):
         miss |= s.astype("string").str.strip().eq("").fillna(False).to_numpy(bool)
     return miss

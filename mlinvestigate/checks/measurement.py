@@ -237,17 +237,23 @@ def run(incident, **options) -> Result:
         data["confidence"] = conf
         tables["calibration_reference"] = conf.pop("reliability")
         evidence["confidence_estimate"] = conf
-        if conf["calibrated"] and "estimate" in conf:
+        # trusted when calibrated on reference and, on the labelled production rows, agreeing with
+        # the accuracy actually measured there (the score still means what it meant offline)
+        conf["validated"] = bool(conf["calibrated"] and "estimate" in conf and (
+            "estimate_on_labelled" not in conf
+            or abs(conf["estimate_on_labelled"] - prod_h["value"]) <= max(gap_limit, prod_h["ci"][1] - prod_h["ci"][0])))
+        if conf["validated"]:
             fair["confidence_based"] = conf["estimate"]
 
+    biased_labels = any(k == "biased_labels" for k, _ in reasons)
     if incident.is_classification and n_lab:
         artefact = _balance_artefact(incident, metrics, tables["class_balance"], gap_limit)
         evidence["class_balance"] = artefact
-        if artefact.get("misleading"):
+        # with biased labels the labelled rows' class mix says how labels were chosen, not the traffic
+        if artefact.get("misleading") and not biased_labels:
             reasons.append(("class_balance", artefact["sentence"]))
 
-    fair_value = fair.get("reweighted", fair.get("confidence_based")) if any(
-        k == "biased_labels" for k, _ in reasons) else prod_h["value"]
+    fair_value = fair.get("confidence_based", fair.get("reweighted")) if biased_labels else prod_h["value"]
     evidence["fair_production"] = fair_value
     evidence["estimates"] = fair
     tables["estimates"] = _estimates_table(ref_h, prod_h, evidence, conf)
@@ -300,7 +306,8 @@ def _estimates_table(ref_h, prod_h, evidence, conf) -> pd.DataFrame:
                      "ci_low": lab["reweighted_ci"][0], "ci_high": lab["reweighted_ci"][1],
                      "rows": round(lab["effective_rows"])})
     if conf and "estimate" in conf:
-        name = "production, all rows (from the score" + ("" if conf["calibrated"] else "; NOT calibrated") + ")"
+        name = "production, all rows (from the score" + ("" if conf["validated"] else "; not trusted: score "
+                                                           "not calibrated") + ")"
         rows.append({"estimate": name, "value": conf["estimate"], "ci_low": conf["estimate_ci"][0],
                      "ci_high": conf["estimate_ci"][1], "rows": conf["rows"]})
     return pd.DataFrame(rows)
@@ -342,11 +349,11 @@ def _finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, m
                        f"Production has only {n_lab:,} labelled rows (fewer than {min_labels:.0f}), too few to "
                        f"judge the gap; label more production rows.{est}", [], evidence)
     bias = evidence.get("labelling")
-    fairness = (f"a fair sample (labelled vs unlabelled AUC {bias['auc']:.2f})" if bias and np.isfinite(bias["auc"])
-                else "every production row" if coverage == 1 else "the labelled rows")
+    fairness = (f" (a fair sample: labelled and unlabelled rows look alike, AUC {bias['auc']:.2f})"
+                if bias and np.isfinite(bias["auc"]) else " (every production row has a label)" if coverage == 1 else "")
     summary = (f"The gap is real: {metric} {f(ref_h['value'])} [{f(ref_h['ci'][0])}, {f(ref_h['ci'][1])}] offline vs "
                f"{f(prod_h['value'])} [{f(prod_h['ci'][0])}, {f(prod_h['ci'][1])}] in production, computed the same way "
-               f"on {n_lab:,} labelled production rows, {fairness}.")
+               f"on {n_lab:,} labelled production rows{fairness}.")
     if "labelling_note" in evidence:
         summary += " Labelled rows differ from unlabelled ones, but reweighting them does not change the metric."
     return Finding(CHECK, "clear", "info", summary, [], evidence)

@@ -290,11 +290,14 @@ def _finding(incident, table, flagged, culprits, pattern, overall_ref, overall_p
     weeks = table[(table["column"] == WEEK) & table["flagged"]]
     week_note = (f" Week(s) starting {', '.join(weeks['value'].head(3))} were worse than the rest of production."
                  if len(weeks) else "")
-    if len(flagged) == 0:
+    # when every segment declined, a flagged one is only the explanation if it carries most of the gap
+    localised = len(flagged) and (pattern != "all" or float(flagged["share_of_gap"].max()) >= 0.5)
+    if not localised:
+        worst = (f" Hardest hit: {', '.join(culprits[:3])}." if len(flagged) else "")
         if pattern == "all":
-            summary = (f"No single segment explains the gap: {metric} declined in every segment together "
+            summary = (f"No single segment explains the gap: {metric} worsened in every segment together "
                        f"({_fmt(incident, overall_ref)} offline vs {_fmt(incident, overall_prod)} in production), "
-                       "which points at a global cause such as drift rather than one segment.")
+                       f"which points at a global cause (drift, labels, measurement) rather than one segment.{worst}")
         else:
             summary = f"No segment is materially worse than the rest of production.{week_note}"
         return Finding(CHECK, "clear", "info", summary.strip(), [], evidence)
