@@ -143,10 +143,14 @@ def attribution(incident, doc: dict, *, seed: int = 0) -> dict | None:
     metric = doc["metric"]
     if metric.get("production") is None or metric.get("reference") is None:
         return None
-    from .stats.domain import density_ratios
+    from .stats.domain import density_ratios, fit_domain_classifier
 
     outcome = row_outcome(incident, incident.reference)
-    weights = density_ratios(incident, seed=seed)
+    domain = fit_domain_classifier(incident.reference, incident.production, incident.features,
+                                   categorical=incident.categorical_features, seed=seed, importance=False)
+    weights = density_ratios(domain, incident.reference)
+    if not np.isfinite(weights).all():
+        weights = None
     rates, rates_from = (None, "none") if not incident.is_classification else _production_rates(incident, doc)
     y_ref = incident.reference[incident.target].to_numpy(object) if incident.is_classification else None
     res = attribute_gap(outcome, covariate_weights=weights, y_ref=y_ref, production_rates=rates,
@@ -155,6 +159,12 @@ def attribution(incident, doc: dict, *, seed: int = 0) -> dict | None:
     res["metric"] = metric["name"]
     res["higher_is_better"] = metric.get("higher_is_better", True)
     res["production_rates_from"] = rates_from
+    res["domain_auc"] = domain.auc
+    if domain.excluded:
+        res["reliability"].append(
+            "left out of the covariate part because they alone tell production from reference "
+            "(a unit change, an id or a new category; their effect lands in 'unexplained'): "
+            + ", ".join(sorted(domain.excluded)))
     return res
 
 
