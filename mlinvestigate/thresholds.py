@@ -51,11 +51,11 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "drift": {
         "psi_warning": 0.1,
         "psi_critical": 0.25,
-        "js_warning": 0.1,           # Jensen–Shannon distance (base 2), categorical
-        "wasserstein_warning": 0.1,  # Wasserstein distance / reference IQR-based spread
+        "js_warning": 0.13,          # Jensen–Shannon distance (base 2), categorical: ≈ PSI 0.1 (JS² ≈ PSI / 8 ln 2)
         "domain_auc_warning": 0.6,
         "domain_auc_critical": 0.75,
         "min_category_share": 0.01,  # rarer categories are pooled into "(other)"
+        "domain_rows": 25_000,       # rows sampled per side for the domain classifier
     },
     "leakage": {
         "single_feature_auc": 0.95,  # a feature that alone reaches this ROC AUC on reference

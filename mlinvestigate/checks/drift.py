@@ -1,0 +1,572 @@
+"""Data drift: do the inputs the model sees in production differ from the ones it was validated on?
+
+How the verdict is made
+-----------------------
+Every feature is compared on its own (:mod:`mlinvestigate.stats.drift`): PSI, KS and a
+normalised Wasserstein distance for numeric and datetime features, PSI, chi-square and the
+Jensen–Shannon distance for categorical and boolean ones. A feature has **drifted** when
+
+- its effect size crosses a threshold — PSI above ``psi_warning`` (both kinds) or, for categorical
+  features, the JS distance above ``js_warning`` (0.13, the JS distance that goes with PSI 0.1) —
+  after subtracting what sampling noise alone gives at these sample sizes (PSI of two samples of
+  one distribution is about ``(bins-1)(1/n_ref + 1/n_prod)``),
+- **and** its test (KS, or chi-square) stays significant after Benjamini–Hochberg control across
+  all features at ``general.alpha``.
+
+The Wasserstein distance (in reference spreads, IQR/1.349) is reported to say how *far* values
+moved, but does not decide: it is dominated by the tails, so for a heavy-tailed feature (amounts,
+distances) a shift in the top 1% moves it more than anything in the bulk, and a threshold on it
+either misses bulk shifts or fires on tail noise. Values beyond the reference range are the health
+check's ``out_of_range`` finding.
+
+The effect size decides, the test only vetoes chance: at a million rows every feature differs
+"significantly", and at fifty rows a large PSI can be noise. A domain classifier
+(:mod:`mlinvestigate.stats.domain`) adds the multivariate view: features can each look stable
+while their combination moved. Its AUC above ``domain_auc_warning`` (with the interval above 0.5)
+is drift too, blamed on the features with the largest permutation importance.
+
+Severity is critical when a drifted feature's PSI exceeds ``psi_critical`` or the domain AUC
+exceeds ``domain_auc_critical``, else warning. The model's score and prediction get the same
+statistics but are evidence, never culprits: their drift is a consequence, and drifting outputs
+with stable inputs point away from drift (deployment, skew). Missing-value rates are compared
+(two-proportion test) and reported; missing values themselves are the health check's finding.
+When nothing drifted but the samples are so small that chance alone reaches the PSI warning level,
+the verdict is ``inconclusive``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+
+from ..findings import Finding, Result, skipped
+from ..stats import drift as sd
+from ..stats.domain import DomainClassifier, fit_domain_classifier
+from ..stats.intervals import bootstrap_ci, fdr, wilson
+
+CHECK = "drift"
+TIME_FEATURES = 4           # features followed over time
+MIN_PERIOD_ROWS = 30        # periods with fewer production rows are left out of the time view
+_THRESHOLD_KEYS = ("psi_warning", "psi_critical", "js_warning", "domain_auc_warning",
+                   "domain_auc_critical", "min_category_share", "domain_rows")
+
+
+# --- columns to arrays --------------------------------------------------------------------------
+def shared_codes(ref: pd.Series, prod: pd.Series) -> tuple[np.ndarray, np.ndarray, list]:
+    """Integer codes (``-1`` = missing) of both columns into one category list.
+
+    Categorical columns of an incident already share one dtype, so their codes are used as they
+    are; anything else (booleans, text) is compared as text.
+    """
+    if (isinstance(ref.dtype, pd.CategoricalDtype) and isinstance(prod.dtype, pd.CategoricalDtype)
+            and ref.cat.categories.equals(prod.cat.categories)):
+        return (ref.cat.codes.to_numpy().astype(np.intp), prod.cat.codes.to_numpy().astype(np.intp),
+                list(ref.cat.categories))
+    texts = [_as_text(s) for s in (ref, prod)]
+    cats = sorted(set(texts[0].dropna().unique()) | set(texts[1].dropna().unique()), key=str)
+    dtype = pd.CategoricalDtype(cats)
+    r, p = (t.astype(dtype).cat.codes.to_numpy().astype(np.intp) for t in texts)
+    return r, p, cats
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    if s.dtype == object:
+        s = s.map(lambda v: str(v) if isinstance(v, (bool, np.bool_)) else v, na_action="ignore")
+    return s.astype("string")
+
+
+def column_drift(ref: pd.Series, prod: pd.Series, kind: str, *, min_share: float) -> sd.Drift:
+    """The drift statistics of one column, ``kind`` being a feature type from ``data.FEATURE_TYPES``."""
+    if kind in ("numeric", "datetime"):
+        a, miss_a = sd.sorted_finite(sd.numeric_values(ref))
+        b, miss_b = sd.sorted_finite(sd.numeric_values(prod))
+        return sd.numeric_drift(a, b, missing_reference=miss_a, missing_production=miss_b,
+                                datetime=kind == "datetime")
+    r, p, cats = shared_codes(ref, prod)
+    return sd.categorical_drift(r, p, cats, min_share=min_share)
+
+
+def univariate(reference: pd.DataFrame, production: pd.DataFrame, kinds: dict[str, str], *,
+               min_share: float, workers: int | None = None) -> dict[str, sd.Drift]:
+    """:func:`column_drift` for every column of ``kinds``, in threads (sorting releases the GIL)."""
+    workers = workers or min(4, os.cpu_count() or 1)
+
+    def one(name: str) -> sd.Drift:
+        return column_drift(reference[name], production[name], kinds[name], min_share=min_share)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(kinds, pool.map(one, kinds), strict=True))
+
+
+# --- verdict per feature ------------------------------------------------------------------------
+def _thresholds(incident) -> dict[str, float]:
+    out = {k: incident.threshold("drift", k) for k in _THRESHOLD_KEYS}
+    out["alpha"] = incident.threshold("general", "alpha")
+    return out
+
+
+def _moved(d: sd.Drift, th: dict) -> bool:
+    """Does the effect size, net of sampling noise, cross a warning threshold?"""
+    if d.psi_excess > th["psi_warning"]:
+        return True
+    return bool(d.kind == "categorical" and d.js_excess > th["js_warning"])
+
+
+def _note(d: sd.Drift) -> str:
+    if d.n_reference == 0 and d.n_production == 0:
+        return "no values on either side"
+    if d.n_reference == 0:
+        return "no values in reference"
+    if d.n_production == 0:
+        return "no values in production"
+    if d.kind == "numeric" and d.spread.startswith("none"):
+        return "constant in reference"
+    if d.unseen_categories:
+        return f"{d.unseen_categories} categor{'y' if d.unseen_categories == 1 else 'ies'} unseen in reference"
+    return ""
+
+
+def features_table(stats: dict[str, sd.Drift], types: dict[str, str], th: dict) -> pd.DataFrame:
+    """One row per column: statistics, BH-adjusted p-values, ``drifted`` and its severity."""
+    rows = []
+    for name, d in stats.items():
+        r = d.row()
+        rows.append({"feature": name, "type": types[name], "psi": r["psi"], "psi_noise": r["psi_expected"],
+                     "psi_excess": r["psi_excess"], "ks": r["ks"], "wasserstein_norm": r["wasserstein_norm"],
+                     "js": r["js"], "p_value": r["p_value"], "missing_reference": r["missing_reference"],
+                     "missing_production": r["missing_production"], "missing_p": r["missing_p"],
+                     "unseen_share": r["unseen_share"], "rows_reference": r["rows_reference"],
+                     "rows_production": r["rows_production"], "moved": _moved(d, th), "note": _note(d)})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table["p_adjusted"], _ = fdr(table["p_value"].to_numpy(float), alpha=th["alpha"])
+    table["missing_p_adjusted"], _ = fdr(table["missing_p"].to_numpy(float), alpha=th["alpha"])
+    table["drifted"] = table["moved"] & (table["p_adjusted"] < th["alpha"])
+    table["severity"] = np.where(~table["drifted"], "",
+                                 np.where(table["psi_excess"] > th["psi_critical"], "critical", "warning"))
+    table = table.sort_values(["drifted", "psi_excess", "psi"], ascending=False, kind="stable")
+    cols = ["feature", "type", "drifted", "severity", "psi", "psi_noise", "psi_excess", "ks",
+            "wasserstein_norm", "js", "p_value", "p_adjusted", "missing_reference", "missing_production",
+            "missing_p_adjusted", "unseen_share", "rows_reference", "rows_production", "note"]
+    return table[cols].reset_index(drop=True)
+
+
+# --- model outputs ------------------------------------------------------------------------------
+def output_kinds(incident) -> dict[str, str]:
+    """The model's logged outputs present on both sides, with how each is compared."""
+    out = {}
+    for col in (incident.score, incident.prediction):
+        if col and col in incident.reference.columns and col in incident.production.columns:
+            numeric = col == incident.score or not incident.is_classification
+            out[col] = "numeric" if numeric else "categorical"
+    return out
+
+
+# --- multivariate -------------------------------------------------------------------------------
+def domain_classifier(incident, *, max_rows: int | None = None, importance: bool = True) -> DomainClassifier:
+    """The reference-vs-production classifier on the incident's features (see :mod:`stats.domain`).
+
+    Reusable outside the check: ``density_ratios(domain_classifier(incident), incident.reference)``
+    weights reference rows to production's feature mix.
+    """
+    rows = int(max_rows or incident.threshold("drift", "domain_rows"))
+    categorical = [f for f in incident.features if incident.feature_types[f] == "categorical"]
+    return fit_domain_classifier(incident.reference, incident.production, list(incident.features),
+                                 categorical=categorical, max_rows=rows,
+                                 seed=int(incident.threshold("general", "seed")), importance=importance)
+
+
+def domain_table(dc: DomainClassifier) -> pd.DataFrame:
+    """Permutation importances, then the features left out and why."""
+    table = dc.importance.assign(note="")
+    if dc.excluded:
+        left_out = pd.DataFrame({"feature": list(dc.excluded), "note": list(dc.excluded.values())})
+        table = pd.concat([table, left_out], ignore_index=True) if len(table) else left_out
+    return table.reset_index(drop=True)
+
+
+def _domain_culprits(dc: DomainClassifier) -> list[str]:
+    """Features whose shuffling costs the classifier a material share of its skill."""
+    if not math.isfinite(dc.auc) or dc.importance.empty:
+        return []
+    imp = dc.importance
+    floor = max(0.005, 0.1 * (dc.auc - 0.5))
+    strong = imp[(imp["auc_drop"] > floor) & (imp["auc_drop"] > 2 * imp["auc_drop_sd"])]
+    return list(strong["feature"][:5])
+
+
+# --- over time ----------------------------------------------------------------------------------
+def period_of(ts: pd.Series) -> tuple[pd.Series, str]:
+    """Each timestamp's period start, by hour (span ≤ 2 days), day (≤ 60 days) or week (Monday)."""
+    valid = ts.dropna()
+    span = (valid.max() - valid.min()) if len(valid) else pd.Timedelta(0)
+    if span <= pd.Timedelta(days=2):
+        return ts.dt.floor("h"), "hour"
+    if span <= pd.Timedelta(days=60):
+        return ts.dt.floor("D"), "day"
+    day = ts.dt.floor("D")
+    return day - pd.to_timedelta(day.dt.dayofweek, unit="D"), "week"
+
+
+def _bin_index(d: sd.Drift, values: pd.Series, kind: str) -> np.ndarray:
+    """Each production row's PSI bin (``-1`` for missing), the bins of the overall PSI."""
+    if d.kind == "numeric":
+        x = sd.numeric_values(values)
+        idx = np.searchsorted(d.profile["psi_edges"], x, side="left")
+        idx[~np.isfinite(x)] = -1
+        return idx
+    labels = list(d.bins["bin"])
+    position = {label: i for i, label in enumerate(labels)}
+    other = position.get(sd.OTHER, -1)
+    codes, cats = _codes_for(values, kind)
+    table = np.array([position.get(str(c), other) for c in cats] + [-1], dtype=np.intp)
+    return table[np.where(codes >= 0, codes, len(cats))]
+
+
+def _codes_for(values: pd.Series, kind: str):
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.intp), [str(c) for c in values.cat.categories]
+    text = _as_text(values)
+    codes, cats = pd.factorize(text)
+    return codes.astype(np.intp), [str(c) for c in cats]
+
+
+def drift_pattern(excess: np.ndarray, threshold: float) -> tuple[str, int | None]:
+    """How a feature's drift developed, from its per-period PSI net of sampling noise.
+
+    Returns ``sudden`` (with the index of the first drifted period), ``gradual``, ``present from
+    the start``, ``intermittent``, ``stable`` or ``unknown`` (fewer than 4 periods). A step (two
+    levels) and a line are fitted to the series:
+
+    - sudden: the step rises by at least ``threshold`` from below it to above it, and fits
+      better than the line;
+    - gradual: the line rises by at least ``threshold`` over the series and fits (R² ≥ 0.5);
+    - present from the start: the typical (median) period is above the threshold;
+    - intermittent: some periods above, most below; stable: none above.
+    """
+    v = np.asarray(excess, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n < 4:
+        return "unknown", None
+    if not (v > threshold).any():
+        return "stable", None
+    sst = float(np.sum((v - v.mean()) ** 2))
+    if sst > 0:
+        s1, s2 = np.cumsum(v), np.cumsum(v**2)
+        k = np.arange(2, n - 1)  # at least two periods on each side of the step
+        left = s2[k - 1] - s1[k - 1] ** 2 / k
+        right = (s2[-1] - s2[k - 1]) - (s1[-1] - s1[k - 1]) ** 2 / (n - k)
+        best = int(np.argmin(left + right))
+        cut = int(k[best])
+        r2_step = 1 - float(left[best] + right[best]) / sst
+        before, after = v[:cut].mean(), v[cut:].mean()
+        t = np.arange(n)
+        slope, intercept = np.polyfit(t, v, 1)
+        r2_line = 1 - float(np.sum((v - (slope * t + intercept)) ** 2)) / sst
+        if after - before >= threshold and before <= threshold < after and r2_step > r2_line:
+            return "sudden", cut
+        if slope * (n - 1) >= threshold and r2_line >= 0.5 and v[-(n // 3):].mean() > threshold:
+            return "gradual", None
+    if np.median(v) > threshold:
+        return "present from the start", None
+    return "intermittent", None
+
+
+def over_time(incident, stats: dict[str, sd.Drift], features: list[str], *, psi_warning: float,
+              seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """PSI of ``features`` and the headline metric per production period.
+
+    Returns the table (``period``, ``rows``, ``labelled``, the metric with its interval, one
+    ``psi <feature>`` column per feature) and a dict with ``period`` (hour/day/week), ``pattern``
+    and ``since`` (the first drifted period of a sudden change), or ``skipped`` with the reason.
+    """
+    from ..metrics import headline_name, row_outcome
+
+    ts_col = incident.columns.timestamp
+    prod = incident.production
+    if not ts_col or ts_col not in prod.columns or prod[ts_col].notna().sum() == 0:
+        return pd.DataFrame(), {"skipped": "production has no timestamp (set columns.timestamp) to "
+                                           "show how drift developed over time"}
+    period, unit = period_of(prod[ts_col])
+    ok = period.notna().to_numpy()
+    keys, inverse = np.unique(period.to_numpy()[ok], return_inverse=True)
+    pid = np.full(len(prod), -1, dtype=np.intp)
+    pid[ok] = inverse
+    n_periods = len(keys)
+    rows = np.bincount(pid[ok], minlength=n_periods)
+    table = pd.DataFrame({"period": pd.to_datetime(keys), "rows": rows})
+
+    name = headline_name(incident)
+    outcome = row_outcome(incident, prod)
+    labelled = np.isfinite(outcome) & ok
+    table["labelled"] = np.bincount(pid[labelled], minlength=n_periods)
+    sums = np.bincount(pid[labelled], weights=outcome[labelled], minlength=n_periods)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table[name] = np.where(table["labelled"] > 0, sums / table["labelled"], np.nan)
+    if incident.is_classification:
+        lo, hi = wilson(sums, table["labelled"].to_numpy())
+    else:
+        cis = [bootstrap_ci(np.mean, outcome[labelled & (pid == i)], seed=seed, max_rows=20_000)
+               for i in range(n_periods)]
+        lo, hi = np.array([c[0] for c in cis]), np.array([c[1] for c in cis])
+    table[f"{name} low"], table[f"{name} high"] = lo, hi
+
+    for f in features:
+        d = stats[f]
+        if not (d.n_reference and d.n_production):
+            continue
+        nb = len(d.bins)
+        b = _bin_index(d, prod[f], incident.feature_types.get(f, "categorical"))
+        use = ok & (b >= 0)
+        counts = np.bincount(pid[use] * nb + b[use], minlength=n_periods * nb).reshape(n_periods, nb)
+        ref_counts = d.bins["reference_share"].to_numpy() * d.n_reference
+        table[f"psi {f}"] = [sd.psi(ref_counts, c) if c.sum() else np.nan for c in counts]
+        table[f"noise {f}"] = [sd.psi_null_quantile(d.bins_used, d.n_reference, int(c.sum()))
+                               for c in counts]
+    table = table[table["rows"] >= MIN_PERIOD_ROWS].reset_index(drop=True)
+    info: dict = {"period": unit, "periods": int(len(table)), "metric": name,
+                  "dropped_periods": int(n_periods - len(table))}
+    lead = next((f for f in features if f"psi {f}" in table), None)
+    if lead is not None:
+        d = stats[lead]
+        excess = table[f"psi {lead}"] - [sd.psi_expected(d.bins_used, d.n_reference, int(r))
+                                         for r in table["rows"]]
+        pattern, k = drift_pattern(excess.to_numpy(float), psi_warning)
+        info.update(feature=lead, pattern=pattern,
+                    since=table["period"].iloc[k].isoformat() if k is not None else None)
+    return table, info
+
+
+# --- the check ----------------------------------------------------------------------------------
+def run(incident, *, domain: bool = True) -> Result:
+    """Compare every feature's distribution, and their joint distribution, between the two sides.
+
+    Parameters
+    ----------
+    incident : Incident
+    domain : bool
+        Fit the domain classifier (multivariate drift); False leaves it out.
+
+    Returns
+    -------
+    Result
+        Tables ``features`` (all features, most drifted first), ``outputs`` (score and prediction),
+        ``over_time`` and ``domain``; ``data`` holds the per-column statistics (``stats``), the
+        fitted ``domain`` classifier, ``time`` and the reader's ``notes``.
+    """
+    th = _thresholds(incident)
+    seed = int(incident.threshold("general", "seed"))
+    if not incident.features:
+        return Result(skipped(CHECK, "There are no features to compare: list them under "
+                                     "columns.features in the spec."))
+    types = dict(incident.feature_types)
+    stats = univariate(incident.reference, incident.production, types, min_share=th["min_category_share"])
+    table = features_table(stats, types, th)
+    outputs = output_kinds(incident)
+    out_stats = univariate(incident.reference, incident.production, outputs,
+                           min_share=th["min_category_share"]) if outputs else {}
+    out_table = features_table(out_stats, outputs, th).rename(columns={"feature": "output"})
+
+    dc = domain_classifier(incident) if domain else None
+    dom = _domain_evidence(dc, th)
+    culprits = list(table.loc[table["drifted"], "feature"])
+    if not culprits and dom.get("detected"):
+        culprits = _domain_culprits(dc)
+    lead = culprits or list(table["feature"][:3])
+    time_table, time_info = over_time(incident, stats, lead[:TIME_FEATURES],
+                                      psi_warning=th["psi_warning"], seed=seed)
+
+    verdict, severity = _verdict(table, dom, th, incident)
+    finding = Finding(CHECK, verdict, severity,
+                      _summary(verdict, table, dom, out_table, time_info, culprits, incident, th),
+                      culprits=culprits,
+                      evidence=_evidence(table, out_table, dom, time_info, th, incident, culprits),
+                      strength=_strength(verdict, table, dom, th))
+    notes = _notes(table, out_table, dom, dc, time_info, th, incident)
+    tables = {"features": table, "over_time": time_table,
+              "domain": domain_table(dc) if dc is not None else pd.DataFrame(), "outputs": out_table}
+    return Result(finding, tables=tables,
+                  data={"stats": stats, "output_stats": out_stats, "domain": dc, "time": time_info,
+                        "thresholds": th, "types": types, "notes": notes})
+
+
+def _domain_evidence(dc: DomainClassifier | None, th: dict) -> dict:
+    if dc is None:
+        return {"fitted": False, "reason": "not requested"}
+    if not math.isfinite(dc.auc):
+        reason = ("every feature separates the sides on its own or has no values"
+                  if dc.rows_per_side[0] >= 2 * max(dc.folds, 3) else "too few rows")
+        return {"fitted": False, "reason": reason, "excluded": dc.excluded}
+    lo, hi = dc.ci
+    detected = bool(dc.auc > th["domain_auc_warning"] and lo > 0.5)
+    return {"fitted": True, "auc": dc.auc, "ci": [lo, hi], "rows_per_side": dc.rows_per_side[0],
+            "folds": dc.folds, "detected": detected,
+            "critical": bool(detected and dc.auc > th["domain_auc_critical"]),
+            "top_features": list(dc.importance["feature"][:5]), "excluded": dc.excluded}
+
+
+def _too_small(table: pd.DataFrame, incident, th: dict) -> bool:
+    """Could chance alone reach the PSI warning level at these sample sizes?"""
+    n_ref, n_prod = len(incident.reference), len(incident.production)
+    return sd.psi_null_quantile(sd.BINS, n_ref, n_prod) > th["psi_warning"] or table["p_value"].isna().all()
+
+
+def _verdict(table: pd.DataFrame, dom: dict, th: dict, incident) -> tuple[str, str]:
+    drifted = table[table["drifted"]]
+    if len(drifted) or dom.get("detected"):
+        critical = (drifted["psi_excess"] > th["psi_critical"]).any() or dom.get("critical", False)
+        return "detected", "critical" if critical else "warning"
+    if _too_small(table, incident, th):
+        return "inconclusive", "info"
+    return "clear", "info"
+
+
+def _strength(verdict: str, table: pd.DataFrame, dom: dict, th: dict) -> float:
+    if verdict != "detected":
+        return 0.0
+    psi_part = min(1.0, float(table.loc[table["drifted"], "psi_excess"].max() if table["drifted"].any()
+                              else 0.0) / (2 * th["psi_critical"]))
+    auc_part = min(1.0, max(0.0, (dom["auc"] - 0.5) / 0.5)) if dom.get("detected") else 0.0
+    return round(max(psi_part, auc_part), 4)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.2f}" if abs(v) >= 0.01 else f"{v:.3f}"
+
+
+def _summary(verdict, table, dom, out_table, time_info, culprits, incident, th) -> str:
+    n = len(table)
+    auc_text = (f"a classifier tells production from reference with ROC AUC {dom['auc']:.2f} "
+                f"(95% CI {dom['ci'][0]:.2f}–{dom['ci'][1]:.2f})" if dom.get("fitted") else "")
+    if verdict == "detected":
+        drifted = table[table["drifted"]]
+        if len(drifted):
+            items = ", ".join(f"{r.feature} (PSI {_fmt(r.psi)}{', critical' if r.severity == 'critical' else ''})"
+                              for r in drifted.head(4).itertuples())
+            more = f" and {len(drifted) - 4} more" if len(drifted) > 4 else ""
+            text = f"{len(drifted)} of {n} features drifted: {items}{more}"
+            text += f"; {auc_text}." if auc_text else "."
+        else:
+            text = (f"No single feature moved beyond the thresholds, but {auc_text}: the features changed "
+                    f"together, mostly {', '.join(culprits) or 'spread over many features'}.")
+        pattern = time_info.get("pattern")
+        if pattern == "sudden":
+            text += f" The change is sudden, from {time_info['since'][:10]}."
+        elif pattern in ("gradual", "present from the start", "intermittent"):
+            text += f" Over time the drift is {pattern}."
+        return text
+    if verdict == "inconclusive":
+        if table["p_value"].isna().all():
+            return "No feature has values on both sides, so drift cannot be assessed."
+        noise = sd.psi_null_quantile(sd.BINS, len(incident.reference), len(incident.production))
+        return (f"Too few rows to rule out drift: with {len(incident.reference)} reference and "
+                f"{len(incident.production)} production rows, chance alone gives PSI up to {_fmt(noise)} "
+                f"(the warning level is {th['psi_warning']}), and no feature moved clearly beyond that.")
+    top = table.iloc[0]
+    text = (f"No feature drifted: the largest change is {top.feature} (PSI {_fmt(top.psi)}, below the "
+            f"{th['psi_warning']} warning level)")
+    text += f", and {auc_text.replace('tells', 'barely tells')}." if auc_text else "."
+    moved = out_table[out_table["drifted"]] if len(out_table) else out_table
+    if len(moved):
+        text += (f" The model's output ({', '.join(moved['output'])}) shifted more than its inputs: "
+                 "the deployment, skew and prior-shift checks say why.")
+    return text
+
+
+def _row_evidence(r: pd.Series) -> dict:
+    keys = ("type", "severity", "psi", "psi_noise", "ks", "wasserstein_norm", "js", "p_adjusted",
+            "missing_reference", "missing_production", "unseen_share", "rows_reference", "rows_production")
+    return {k: r[k] for k in keys}
+
+
+def _evidence(table, out_table, dom, time_info, th, incident, culprits) -> dict:
+    drifted = table[table["drifted"]]
+    missing = table[(table["missing_p_adjusted"] < th["alpha"])
+                    & ((table["missing_production"] - table["missing_reference"]).abs() > 0.01)]
+    return {
+        "features_compared": int(len(table)),
+        "drifted_features": {r["feature"]: _row_evidence(r) for _, r in drifted.iterrows()},
+        "max_psi": {"feature": table["feature"].iloc[int(table["psi"].fillna(-1).to_numpy().argmax())],
+                    "psi": float(table["psi"].max())} if table["psi"].notna().any() else None,
+        "domain_classifier": {k: v for k, v in dom.items() if k != "excluded"},
+        "separate_alone": dom.get("excluded", {}),
+        "outputs": {r["output"]: _row_evidence(r) | {"drifted": bool(r["drifted"])}
+                    for _, r in out_table.iterrows()},
+        "missing_rate_changes": {r["feature"]: {"reference": r["missing_reference"],
+                                                "production": r["missing_production"]}
+                                 for _, r in missing.iterrows()},
+        "over_time": time_info,
+        "reference_rows": len(incident.reference),
+        "production_rows": len(incident.production),
+        "psi_noise_95": sd.psi_null_quantile(sd.BINS, len(incident.reference), len(incident.production)),
+        "thresholds": th,
+        "culprit_source": ("univariate" if len(drifted) else "domain classifier") if culprits else None,
+    }
+
+
+def _notes(table, out_table, dom, dc, time_info, th, incident) -> dict[str, str]:
+    """Plain sentences for the page, with the numbers of this run."""
+    n_ref, n_prod = len(incident.reference), len(incident.production)
+    method = (
+        f"Each feature is compared on its own: PSI on {sd.BINS} reference-quantile bins (stable below "
+        f"{th['psi_warning']}, critical above {th['psi_critical']}), the KS test and the Wasserstein "
+        f"distance in reference spreads (IQR/1.349) for numbers and dates; PSI, the chi-square test and "
+        f"the Jensen–Shannon distance for categories (categories under {th['min_category_share']:.0%} of "
+        f"reference pooled into (other)). A feature counts as drifted when its PSI, net of the "
+        f"{_fmt(sd.psi_expected(sd.BINS, n_ref, n_prod))} that chance alone gives with {n_ref:,} and "
+        f"{n_prod:,} rows, exceeds {th['psi_warning']} (or, for categories, its JS distance exceeds "
+        f"{th['js_warning']}) and its test stays significant at {th['alpha']} after Benjamini–Hochberg "
+        f"correction over {len(table)} features. The Wasserstein distance says how far values moved "
+        "but does not decide: the tails dominate it.")
+    if dom.get("fitted"):
+        domain = (f"A gradient-boosted classifier was trained to tell production rows from reference rows "
+                  f"({dom['rows_per_side']:,} sampled per side, {dom['folds']}-fold cross-validation): "
+                  f"ROC AUC {dom['auc']:.3f} (95% CI {dom['ci'][0]:.3f}–{dom['ci'][1]:.3f}). 0.5 means "
+                  f"the two sides look alike; above {th['domain_auc_warning']} counts as drift, above "
+                  f"{th['domain_auc_critical']} as critical. The table shows how much the AUC drops when "
+                  "each feature is shuffled: the features that separate the sides most.")
+    else:
+        domain = f"The domain classifier was not fitted: {dom.get('reason', 'not requested')}."
+    if dom.get("excluded"):
+        domain += " Left out: " + "; ".join(f"{f} ({why})" for f, why in dom["excluded"].items()) + "."
+    if "skipped" in time_info:
+        time = f"No time view: {time_info['skipped']}."
+    else:
+        time = (f"PSI of the leading features and the model's {time_info['metric']} per production "
+                f"{time_info['period']} ({time_info['periods']} periods"
+                + (f"; {time_info['dropped_periods']} with fewer than {MIN_PERIOD_ROWS} rows left out"
+                   if time_info["dropped_periods"] else "") + "). Dotted lines: the PSI chance alone "
+                "reaches (95%) with that period's rows.")
+        pattern = time_info.get("pattern")
+        if pattern:
+            time += " " + _PATTERN_TEXT[pattern].format(feature=time_info["feature"],
+                                                        since=(time_info.get("since") or "")[:10])
+    sampling = ("Univariate statistics use every row. ")
+    sampling += (f"The domain classifier uses a seeded random sample of {dom['rows_per_side']:,} rows per side "
+                 f"(seed {int(incident.threshold('general', 'seed'))})."
+                 if dom.get("fitted") else "No sampling was needed.")
+    moved = out_table[out_table["drifted"]] if len(out_table) else out_table
+    outputs = ("The model's outputs are compared the same way. Their drift is a consequence, not a cause: "
+               "read it next to the inputs'.")
+    if len(moved):
+        outputs += f" Shifted: {', '.join(moved['output'])}."
+    return {"method": method, "domain": domain, "time": time, "sampling": sampling, "outputs": outputs}
+
+
+_PATTERN_TEXT = {
+    "sudden": "{feature} changed suddenly, from {since}: look for a release, a pipeline change or an event that day.",
+    "gradual": "{feature} drifted gradually, growing over the period: the population is changing.",
+    "present from the start": "{feature} was already different in the first period and stayed so: "
+                              "production differed from reference from the start.",
+    "intermittent": "{feature} drifts in some periods and not others.",
+    "stable": "{feature} stays within the warning level in every period.",
+    "unknown": "Too few periods to tell a sudden change from a gradual one.",
+}

@@ -1,0 +1,335 @@
+"""A domain classifier: can a model tell production rows from reference rows?
+
+Univariate statistics miss changes in how features move together. A classifier trained to
+separate the two sides sees the joint distribution: a cross-validated ROC AUC near 0.5 means the
+sides look alike, near 1 that production is a different population. Its permutation importances
+say which features separate them, and its probabilities give density ratios
+``p_prod(x) / p_ref(x)`` that reweight reference rows to look like production (the gap
+attribution uses them).
+
+Choices, each for a reason:
+
+- a seeded sample of at most ``max_rows`` rows a side, balanced sides, so a million-row incident
+  costs the same as a 50,000-row one and the AUC is not driven by class imbalance;
+- scikit-learn's ``HistGradientBoostingClassifier``: handles missing values, mixed types and
+  categorical features natively and needs no scaling; early stopping keeps it small when there
+  is nothing to find;
+- stratified K-fold: every sampled row gets an out-of-fold probability, so the AUC is honest and
+  the same fold models serve as a cross-fitted ensemble for new rows;
+- features that alone separate the sides almost perfectly (univariate AUC ≥ ``separator_auc``,
+  e.g. an id, a date or a counter that grows with time) are reported and left out, otherwise they
+  make the AUC 1.0 and hide everything else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .drift import numeric_values
+
+MAX_CATEGORIES = 250  # HistGradientBoosting handles at most 255 bins per categorical feature
+SCREEN_ROWS = 10_000  # rows a side for the single-feature separation screen
+
+
+@dataclass
+class _Encoding:
+    """How a frame's columns become the classifier's numeric matrix."""
+
+    features: list[str]
+    categories: dict[str, list[str]]  # categorical feature → kept categories (code = position)
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        X = np.empty((len(frame), len(self.features)), dtype=np.float64)
+        for j, f in enumerate(self.features):
+            X[:, j] = (_category_codes(frame[f], self.categories[f]) if f in self.categories
+                       else numeric_values(frame[f]))
+        return X
+
+    @property
+    def categorical_mask(self) -> np.ndarray:
+        return np.array([f in self.categories for f in self.features], dtype=bool)
+
+
+def _category_codes(s: pd.Series, kept: list[str]) -> np.ndarray:
+    """Codes into ``kept`` as floats: ``len(kept)`` for any other category, NaN for missing."""
+    other = float(len(kept))
+    index = pd.Index(kept)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        table = index.get_indexer(s.cat.categories.astype(str)).astype(np.float64)
+        table[table < 0] = other
+        codes = s.cat.codes.to_numpy()
+        return np.where(codes >= 0, table[np.maximum(codes, 0)], np.nan)
+    text = s.astype("string")
+    out = index.get_indexer(text.fillna("")).astype(np.float64)
+    out[out < 0] = other
+    out[text.isna().to_numpy()] = np.nan
+    return out
+
+
+def _kept_categories(ref: pd.Series, prod: pd.Series) -> list[str]:
+    """The most frequent categories of both sides (as text), at most :data:`MAX_CATEGORIES`."""
+    counts = pd.concat([ref.astype("string"), prod.astype("string")], ignore_index=True).value_counts()
+    return [str(c) for c in counts.index[:MAX_CATEGORIES]]
+
+
+def auc_interval(auc: float, n_pos: int, n_neg: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Hanley & McNeil (1982) normal interval of a ROC AUC from ``n_pos`` and ``n_neg`` rows."""
+    if not (n_pos and n_neg) or not math.isfinite(auc):
+        return (math.nan, math.nan)
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
+    half = stats.norm.ppf(0.5 + confidence / 2) * math.sqrt(max(var, 0.0))
+    return (max(0.0, auc - half), min(1.0, auc + half))
+
+
+def univariate_auc(x: np.ndarray, y: np.ndarray, *, categorical: bool, seed: int = 0) -> float:
+    """How well one column alone separates ``y == 1`` from ``y == 0``, as max(AUC, 1 - AUC).
+
+    Numeric columns rank their values (missing counts as its own lowest value). Categorical
+    columns score each row by its category's share of ``y == 1`` rows, learned on the other half
+    of the rows, so a category seen once (an id) cannot separate by memorising.
+    """
+    if len(np.unique(y)) < 2:
+        return math.nan
+    if not categorical:
+        auc = rank_auc(y, np.where(np.isnan(x), -np.inf, x))
+        return float(max(auc, 1 - auc))
+    codes = np.where(np.isnan(x), -1, x).astype(np.int64) + 1
+    half = np.random.default_rng(seed).random(len(x)) < 0.5
+    score = np.empty(len(x))
+    size = int(codes.max()) + 1
+    for part in (half, ~half):
+        fit = ~part
+        pos = np.bincount(codes[fit], weights=y[fit], minlength=size)
+        tot = np.bincount(codes[fit], minlength=size)
+        prior = y[fit].mean() if fit.any() else 0.5
+        rate = np.where(tot > 0, (pos + prior) / (tot + 1), prior)
+        score[part] = rate[codes[part]]
+    auc = rank_auc(y, score)
+    return float(max(auc, 1 - auc))
+
+
+@dataclass
+class DomainClassifier:
+    """A fitted reference-vs-production classifier and what it found.
+
+    Attributes
+    ----------
+    auc, ci : float, (float, float)
+        Cross-validated ROC AUC of telling production from reference, with a 95% interval.
+    importance : DataFrame
+        ``feature``, ``auc_drop`` (mean drop in held-out AUC when the feature is shuffled),
+        ``auc_drop_sd`` (its spread across folds), ``univariate_auc``; most important first.
+    excluded : dict
+        Feature → why it was left out (separates the sides on its own, or has no values).
+    features : list of str
+        The features the classifier uses.
+    oof : ndarray
+        Out-of-fold P(production | x) for every sampled row.
+    is_production : ndarray of int
+        1 for sampled production rows, 0 for reference ones (aligned with ``oof``).
+    reference_rows, production_rows : ndarray of int
+        Positions of the sampled rows in the reference and production frames.
+    models : list
+        The fold models; their mean probability is the ensemble's.
+    """
+
+    auc: float
+    ci: tuple[float, float]
+    importance: pd.DataFrame
+    excluded: dict[str, str]
+    features: list[str]
+    oof: np.ndarray
+    is_production: np.ndarray
+    reference_rows: np.ndarray
+    production_rows: np.ndarray
+    models: list = field(default_factory=list, repr=False)
+    encoding: _Encoding | None = field(default=None, repr=False)
+    folds: int = 0
+
+    @property
+    def rows_per_side(self) -> tuple[int, int]:
+        return int(len(self.reference_rows)), int(len(self.production_rows))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(production | x) for each row of ``frame``: the mean of the fold models."""
+        if not self.models:
+            return np.full(len(frame), np.nan)
+        X = self.encoding.matrix(frame)
+        return np.mean([m.predict_proba(X)[:, 1] for m in self.models], axis=0)
+
+
+def density_ratios(domain: DomainClassifier, frame: pd.DataFrame | None = None, *,
+                   clip: tuple[float, float] = (0.01, 100.0)) -> np.ndarray:
+    """Density ratios ``p_prod(x) / p_ref(x)`` for the rows of ``frame``.
+
+    By Bayes, ``p_prod(x) / p_ref(x) = P(prod | x) / P(ref | x) * n_ref / n_prod`` with the
+    classifier's training counts. Weighting reference rows by these ratios makes them look like
+    production (covariate shift). Without ``frame``, the ratios of the sampled reference rows
+    (``domain.reference_rows``) from their out-of-fold probabilities, which are not overfitted.
+
+    Parameters
+    ----------
+    domain : DomainClassifier
+    frame : DataFrame, optional
+        Rows with the classifier's features (typically ``incident.reference``).
+    clip : (float, float)
+        Bounds for the ratios: rows production never has (ratio → 0) or reference barely covers
+        (ratio → ∞) would otherwise dominate any weighted average.
+
+    Returns
+    -------
+    ndarray
+        One ratio per row; NaN when the classifier could not be fitted.
+    """
+    if frame is None:
+        p = domain.oof[domain.is_production == 0]
+    else:
+        p = domain.predict_proba(frame)
+    n_ref, n_prod = domain.rows_per_side
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    ratio = p / (1 - p) * (n_ref / max(n_prod, 1))
+    return np.clip(ratio, *clip)
+
+
+def fit_domain_classifier(reference: pd.DataFrame, production: pd.DataFrame, features: list[str], *,
+                          categorical: list[str] = (), max_rows: int = 50_000, folds: int = 3,
+                          seed: int = 0, separator_auc: float = 0.99, importance: bool = True,
+                          importance_rows: int = 3_000, max_iter: int = 100) -> DomainClassifier:
+    """Fit the domain classifier on a seeded, balanced sample of both sides.
+
+    Parameters
+    ----------
+    reference, production : DataFrame
+    features : list of str
+        Candidate features (leave id and timestamp columns out).
+    categorical : list of str
+        Which of them are categorical (booleans may be given as numeric).
+    max_rows : int
+        Rows sampled per side (both sides get the same number, at most the smaller side).
+    folds : int
+        Stratified cross-validation folds.
+    separator_auc : float
+        A feature whose univariate AUC reaches this is reported and left out.
+    importance : bool
+        Compute permutation importances (held-out AUC drop per feature).
+    importance_rows : int
+        Held-out rows per fold the importances are measured on.
+
+    Returns
+    -------
+    DomainClassifier
+        With ``auc`` NaN when the sample is too small (fewer than ``2 * folds`` rows a side) or no
+        feature is usable.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(seed)
+    n = min(max_rows, len(reference), len(production))
+    ref_rows = np.sort(rng.choice(len(reference), n, replace=False)) if n else np.empty(0, np.int64)
+    prod_rows = np.sort(rng.choice(len(production), n, replace=False)) if n else np.empty(0, np.int64)
+    ref, prod = reference.iloc[ref_rows], production.iloc[prod_rows]
+    y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
+    categorical = set(categorical)
+    cats = {f: _kept_categories(ref[f], prod[f]) for f in features if f in categorical}
+    full = _Encoding(list(features), cats)
+    X_all = np.vstack([full.matrix(ref), full.matrix(prod)]) if n else np.empty((0, len(features)))
+
+    excluded: dict[str, str] = {}
+    uni: dict[str, float] = {}
+    screen = _screen_rows(n, SCREEN_ROWS, rng)
+    for j, f in enumerate(features):
+        col = X_all[:, j]
+        if n == 0 or np.isnan(col).all():
+            excluded[f] = "no values"
+            continue
+        uni[f] = univariate_auc(col[screen], y[screen], categorical=f in cats, seed=seed)
+        if uni[f] >= separator_auc:
+            excluded[f] = f"separates the sides on its own (AUC {uni[f]:.3f}): an id, a date or a counter?"
+    used = [f for f in features if f not in excluded]
+    encoding = _Encoding(used, {f: cats[f] for f in used if f in cats})
+    columns = [features.index(f) for f in used]
+    X = X_all[:, columns]
+    empty = pd.DataFrame(columns=["feature", "auc_drop", "auc_drop_sd", "univariate_auc"])
+    if n < 2 * folds or not used:
+        return DomainClassifier(math.nan, (math.nan, math.nan), empty, excluded, used,
+                                np.full(len(y), np.nan), y, ref_rows, prod_rows, [], encoding, 0)
+
+    oof = np.empty(len(y))
+    models, drops = [], []
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    # One OpenMP thread: the runner executes notebooks side by side, and gradient boosting's
+    # threads spin-wait for each other when cores are busy (20x slower on a loaded 2-core machine).
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for k, (train, test) in enumerate(splitter.split(X, y)):
+            model = HistGradientBoostingClassifier(
+                max_iter=max_iter, learning_rate=0.2, max_leaf_nodes=15, min_samples_leaf=50,
+                categorical_features=encoding.categorical_mask, early_stopping=True,
+                validation_fraction=0.1, n_iter_no_change=5, random_state=seed + k)
+            model.fit(X[train], y[train])
+            oof[test] = model.predict_proba(X[test])[:, 1]
+            models.append(model)
+            if importance:
+                drops.append(_permutation_drops(model, X[test], y[test], importance_rows, rng))
+    auc = rank_auc(y, oof)
+    ci = auc_interval(auc, n, n)
+    if importance:
+        d = np.asarray(drops)
+        table = pd.DataFrame({"feature": used, "auc_drop": d.mean(axis=0), "auc_drop_sd": d.std(axis=0),
+                              "univariate_auc": [uni[f] for f in used]})
+        table = table.sort_values("auc_drop", ascending=False, kind="stable").reset_index(drop=True)
+    else:
+        table = empty
+    return DomainClassifier(auc, ci, table, excluded, used, oof, y, ref_rows, prod_rows, models,
+                            encoding, folds)
+
+
+def _screen_rows(n: int, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions in the stacked sample (reference then production) of at most ``rows`` a side."""
+    if n <= rows:
+        return np.arange(2 * n)
+    pick = np.sort(rng.choice(n, rows, replace=False))
+    return np.concatenate([pick, pick + n])
+
+
+def _permutation_drops(model, X: np.ndarray, y: np.ndarray, rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Drop in AUC on held-out rows when each feature is shuffled (one shuffle per feature).
+
+    All shuffled copies go through the model in one call: per-call overhead, not trees, dominates
+    predicting a few thousand rows.
+    """
+    if len(y) > rows:
+        keep = rng.choice(len(y), rows, replace=False)
+        X, y = X[keep], y[keep]
+    if len(np.unique(y)) < 2:
+        return np.zeros(X.shape[1])
+    k, n = X.shape[1], len(y)
+    stacked = np.tile(X, (k + 1, 1))
+    for j in range(k):
+        stacked[(j + 1) * n:(j + 2) * n, j] = rng.permutation(X[:, j])
+    scores = model.predict_proba(stacked)[:, 1].reshape(k + 1, n)
+    aucs = rank_auc(y, scores)
+    return aucs[0] - aucs[1:]
+
+
+def rank_auc(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC AUC of ``scores`` (one row per scoring, or a single vector) for labels ``y`` in {0, 1}.
+
+    The Mann–Whitney form with tied scores ranked by their average: the same value as
+    ``sklearn.metrics.roc_auc_score``, vectorised over rows.
+    """
+    y = np.asarray(y).astype(bool)
+    s = np.atleast_2d(scores)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return np.full(s.shape[0], np.nan) if np.ndim(scores) > 1 else math.nan
+    ranks = stats.rankdata(s, axis=1)
+    auc = (ranks[:, y].sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return auc if np.ndim(scores) > 1 else float(auc[0])
