@@ -380,12 +380,12 @@ def run(incident, *, n_resamples: int = 200) -> Result:
                         "target_function", "identifier_skill", "shared_rows")},
     }
     finding = Finding(CHECK, verdict, severity, summary, culprits, evidence, strength=strength)
-    model_table = pd.DataFrame([{"set": "reference", metric: model_ref, "rows": context["reference_rows"]},
-                                {"set": "production", metric: context["model_production"],
+    model_table = pd.DataFrame([{"set": "reference", metric_label: model_ref, "rows": context["reference_rows"]},
+                                {"set": "production (labelled)", metric_label: context["model_production"],
                                  "rows": context["production_rows"]}])
     tables = {"features": table.drop(columns=["confirmed", "late", "collapsed", "function", "unconfirmed",
                                               "identifier"], errors="ignore"), "model": model_table,
-              "shared_rows": _shared_table(shared), "period": pd.DataFrame([period]) if period else pd.DataFrame(),
+              "shared_rows": _shared_table(shared), "period": _period_table(period),
               "available_at": _available_table(available)}
     data = {"metric": metric, "metric_label": metric_label, "kind": kind, "live": context["live"],
             "model_reference": model_ref, "model_production": context["model_production"],
@@ -435,13 +435,34 @@ def _leak_summary(leaks: pd.DataFrame, extra_late: list[str], available: dict, m
 def _shared_table(shared: dict) -> pd.DataFrame:
     rows = []
     if "id" in shared:
-        rows.append({"match": f"same id ({shared['id']['column']})", "production_rows": shared["id"]["shared_rows"],
-                     "share_of_production": shared["id"]["share_of_production"], "chance_share": 0.0})
+        rows.append({"match": f"same id ({shared['id']['column']})", "production rows": shared["id"]["shared_rows"],
+                     "share of production": shared["id"]["share_of_production"], "share by chance": 0.0})
     if "identical_features" in shared:
         s = shared["identical_features"]
-        rows.append({"match": "identical feature values", "production_rows": s["shared_rows"],
-                     "share_of_production": s["share_of_production"], "chance_share": s["chance_share"]})
+        rows.append({"match": "identical feature values", "production rows": s["shared_rows"],
+                     "share of production": s["share_of_production"], "share by chance": s["chance_share"]})
     return pd.DataFrame(rows)
+
+
+def _period_table(period: dict) -> pd.DataFrame:
+    if not period:
+        return pd.DataFrame()
+    return pd.DataFrame([{"set": "reference", "first row": period["reference_start"],
+                          "last row": period["reference_end"]},
+                         {"set": "production", "first row": period["production_start"],
+                          "last row": period["production_end"]}])
+
+
+def period_note(result) -> str:
+    """One sentence on how the reference period relates to the production period."""
+    period = result.finding.evidence.get("period") or {}
+    if not period:
+        return "No timestamp column (columns.timestamp) in both files, so the periods were not compared."
+    share = period["reference_share_in_production_period"]
+    if share == 0:
+        return "Every reference row is dated before the first production row: a clean out-of-time evaluation."
+    return (f"{share:.1%} of reference rows are dated at or after the first production row; the periods "
+            f"overlap for {period['overlap_days']:.1f} days.")
 
 
 def _available_table(available: dict) -> pd.DataFrame:
@@ -449,9 +470,11 @@ def _available_table(available: dict) -> pd.DataFrame:
     for f, e in available.items():
         for role in ("reference", "production"):
             if role in e:
-                rows.append({"feature": f, "known_at_column": e["column"], "set": role, **e[role]})
+                rows.append({"feature": f, "known at (column)": e["column"], "set": role,
+                             "rows known too late": e[role]["late_rows"], "share": e[role]["late_share"],
+                             "rows compared": e[role]["rows_compared"]})
         if "note" in e:
-            rows.append({"feature": f, "known_at_column": e["column"], "set": "", "note": e["note"]})
+            rows.append({"feature": f, "known at (column)": e["column"], "set": "", "note": e["note"]})
     return pd.DataFrame(rows)
 
 

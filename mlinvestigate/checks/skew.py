@@ -138,7 +138,12 @@ def _skipped(incident, reason: str) -> Result:
     table = pd.DataFrame([{"feature": f, "factor": h["factor"],
                            "quantile_ratios": ", ".join(f"{r:.4g}" for r in h["ratios"])}
                           for f, h in hints.items()])
-    return Result(finding, tables={"unit_change_hints": table}, data={"pairs": {}})
+    return Result(finding, tables={**_empty_tables(), "unit_change_hints": table}, data={"pairs": {}})
+
+
+def _empty_tables() -> dict[str, pd.DataFrame]:
+    """Every table the page shows, empty: a skipped or inconclusive result still renders."""
+    return {name: pd.DataFrame() for name in ("features", "mappings", "unjoined", "impact", "unit_change_hints")}
 
 
 def _model_frame(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -248,11 +253,11 @@ def run(incident) -> Result:
                 "duplicate_ids": dup}
     unjoined_table = pd.DataFrame([
         {"direction": "production rows without an offline twin", "rows": unjoined["unjoined_production"],
-         "share": unjoined["unjoined_production_share"],
-         "example_ids": ", ".join(map(str, list(unjoined_p[:5])))},
+         "share of the file": unjoined["unjoined_production_share"],
+         "example ids": ", ".join(map(str, list(unjoined_p[:5])))},
         {"direction": "offline rows without a production row", "rows": unjoined["unjoined_offline"],
-         "share": unjoined["unjoined_offline"] / max(len(offline), 1),
-         "example_ids": ", ".join(map(str, list(unjoined_o[:5])))}])
+         "share of the file": unjoined["unjoined_offline"] / max(len(offline), 1),
+         "example ids": ", ".join(map(str, list(unjoined_o[:5])))}])
 
     compared = [f for f in incident.features if f in recomputed.columns]
     not_in_offline = [f for f in incident.features if f not in recomputed.columns]
@@ -262,7 +267,7 @@ def run(incident) -> Result:
                else "serving.offline shares no feature column with production")
         finding = Finding(CHECK, "inconclusive", "warning", f"Skew could not be measured: {why}.",
                           evidence={**unjoined, "not_in_offline": not_in_offline})
-        return Result(finding, tables={"features": pd.DataFrame(), "unjoined": unjoined_table}, data={"pairs": {}})
+        return Result(finding, tables={**_empty_tables(), "unjoined": unjoined_table}, data={"pairs": {}})
 
     rng = np.random.default_rng(seed)
     pair_idx = np.sort(rng.choice(len(common), min(PAIR_POINTS, len(common)), replace=False))
@@ -335,14 +340,16 @@ def run(incident) -> Result:
     evidence = {**unjoined, "features": features_ev, "compared": compared, "not_in_offline": not_in_offline,
                 "impact": impact,
                 "thresholds": {k: float(v) for k, v in th.items()}}
+    changed = f"share of {impact.get('meaning', 'predictions that change')}"
     impact_table = pd.DataFrame(
-        [{"served features": "all", "flip_share": impact["flip_share"], "rows_scored": impact["rows_scored"]}]
-        + [{"served features": f"only {f}", "flip_share": v, "rows_scored": impact["rows_scored"]}
+        [{"served features": "all skewed features", changed: impact["flip_share"],
+          "rows scored": impact["rows_scored"]}]
+        + [{"served features": f"only {f}", changed: v, "rows scored": impact["rows_scored"]}
            for f, v in per_feature.items()]) if impact.get("available") else pd.DataFrame(
         [{"impact": "not measured", "reason": impact["reason"]}])
     finding = Finding(CHECK, verdict, severity, summary, culprits, evidence, strength=strength)
-    return Result(finding, tables={"features": table, "mappings": mappings, "unjoined": unjoined_table,
-                                   "impact": impact_table},
+    return Result(finding, tables={**_empty_tables(), "features": table, "mappings": mappings,
+                                   "unjoined": unjoined_table, "impact": impact_table},
                   data={"pairs": pairs, "impact": impact})
 
 
@@ -359,3 +366,12 @@ def page_table(result) -> pd.DataFrame:
         "skewed": np.where(t["skewed"], "yes", ""), "pattern": t["pattern"], "what differs": t["description"],
         "median served − offline": t.get("diff_median", np.nan),
         "predictions changed by this feature alone": t["flip_share_alone"]})
+
+
+def sample_note(result) -> str:
+    """The sentence that tells the reader what was sampled."""
+    impact = result.data.get("impact") or {}
+    scored = (f" The model scored a seeded sample of {impact['rows_scored']:,} joined rows."
+              if impact.get("available") else "")
+    return (f"Match rates use every joined row; the plots show a seeded sample of at most {PAIR_POINTS:,} "
+            f"of them.{scored}")
