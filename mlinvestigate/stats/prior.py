@@ -260,6 +260,29 @@ def em_estimate(ref_scores: np.ndarray, ref_labels: np.ndarray, prod_scores: np.
     return estimate, cal
 
 
+def mixture_distance(ref_scores: np.ndarray, ref_positive: np.ndarray, prod_scores: np.ndarray,
+                     positive_rate: float) -> float:
+    """KS distance between production scores and reference's class-conditional scores mixed at ``positive_rate``.
+
+    Under label shift production scores are exactly that mixture, so a large distance means the
+    outputs moved in a way no change of class balance explains (inputs drifted, a different model
+    served, …) and prior estimates from those outputs are not to be trusted.
+    """
+    s = np.asarray(ref_scores, dtype=float)
+    y = np.asarray(ref_positive, dtype=bool)
+    pos, neg = np.sort(s[y]), np.sort(s[~y])
+    prod = np.sort(np.asarray(prod_scores, dtype=float))
+    if len(pos) == 0 or len(neg) == 0 or len(prod) == 0:
+        return float("nan")
+    gaps = []
+    for side in ("right", "left"):  # both one-sided limits of the step functions
+        mix = (positive_rate * np.searchsorted(pos, prod, side=side) / len(pos)
+               + (1 - positive_rate) * np.searchsorted(neg, prod, side=side) / len(neg))
+        ecdf = np.searchsorted(prod, prod, side=side) / len(prod)
+        gaps.append(np.max(np.abs(ecdf - mix)))
+    return float(max(gaps))
+
+
 # --- consequences at a threshold ---------------------------------------------------------------------
 def infer_threshold(scores: np.ndarray, predicted_positive: np.ndarray, *,
                     min_agreement: float = 0.99) -> tuple[float, float]:

@@ -1,0 +1,500 @@
+"""Prior shift: did the class balance (or the target distribution) move between reference and production?
+
+With representative production labels the observed shares are compared with reference (Wilson
+intervals). Labels usually arrive late, or only for some predictions, so the production shares are
+also estimated from the model's outputs over *all* production rows — BBSE from the hard predictions
+and, for a binary model with a score, EM on the recalibrated score — and the estimate replaces the
+observed shares when labels are missing or the labelled rows are not a fair sample of the traffic.
+For a binary model with a score the page then works out what the new balance does at the current
+threshold and which threshold would be best now.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data import sample_rows
+from ..findings import Finding, Result, skipped
+from ..stats import prior as sp
+from ..stats.intervals import fdr, wilson
+from ..stats.labels import two_proportion_test
+
+CHECK = "prior_shift"
+# Fewer labelled production rows than this are not used as the production class balance.
+MIN_LABELLED = 30
+N_RESAMPLES = 200
+
+
+def class_codes(values: pd.Series, classes: list) -> np.ndarray:
+    """Codes ``0 .. len(classes) - 1`` of ``values`` in ``classes``; -1 for missing or unknown values."""
+    return pd.Categorical(values.astype(object).where(values.notna(), None),
+                          categories=classes).codes.astype(np.int64)
+
+
+def run(incident, *, cost_ratio: float | None = None) -> Result:
+    """Compare the class balance (classification) or target distribution (regression).
+
+    Parameters
+    ----------
+    incident : Incident
+    cost_ratio : float, optional
+        Cost of a false negative over a false positive for the recommended threshold; default
+        ``thresholds.prior_shift.cost_ratio``.
+    """
+    if cost_ratio is None:
+        cost_ratio = incident.threshold(CHECK, "cost_ratio")
+    if incident.kind == "regression":
+        return _regression(incident)
+    return _classification(incident, float(cost_ratio))
+
+
+# --- classification ---------------------------------------------------------------------------------
+def _classification(incident, cost_ratio: float) -> Result:
+    classes = list(incident.classes)
+    k = len(classes)
+    ref, prod = incident.reference, incident.production
+    ref_y = class_codes(ref[incident.target], classes)
+    ref_pred = class_codes(ref[incident.prediction], classes)
+    prod_y = class_codes(prod[incident.target], classes)
+    prod_pred = class_codes(prod[incident.prediction], classes)
+    binary = incident.kind == "binary"
+    pos = classes.index(incident.positive_label) if binary else None
+    alpha = incident.threshold("general", "alpha")
+    seed = int(incident.threshold("general", "seed"))
+    notes: list[str] = []
+
+    ref_counts = np.bincount(ref_y[ref_y >= 0], minlength=k).astype(float)
+    ref_shares = ref_counts / ref_counts.sum()
+    labelled = prod_y >= 0
+    n_lab = int(labelled.sum())
+    obs_counts = np.bincount(prod_y[labelled], minlength=k).astype(float)
+    obs_lo, obs_hi = wilson(obs_counts, n_lab)
+
+    representative = _representativeness(prod_pred, labelled, k, incident, alpha)
+    estimates = _estimates(incident, ref_y, ref_pred, prod_pred, k, pos, seed)
+    trusted, why = _trusted(incident, estimates, binary)
+
+    use_observed = n_lab >= MIN_LABELLED and representative["representative"]
+    if use_observed:
+        prod_shares = obs_counts / n_lab
+        prod_lo, prod_hi = obs_lo, obs_hi
+        source = "observed"
+        if 0 < n_lab < len(prod):
+            notes.append(f"{n_lab:,} of {len(prod):,} production rows are labelled; their predictions "
+                         "look like all production rows', so the observed class balance is used.")
+    elif trusted is not None:
+        prod_shares, prod_lo, prod_hi = trusted.prior, trusted.ci_low, trusted.ci_high
+        source = trusted.method
+        if n_lab == 0:
+            notes.append("Production has no labels: its class balance is estimated from the model's "
+                         f"outputs ({_METHOD_NAMES[trusted.method]}).")
+        elif n_lab < MIN_LABELLED:
+            notes.append(f"Only {n_lab} production rows are labelled: the class balance is estimated "
+                         f"from the model's outputs over all rows ({_METHOD_NAMES[trusted.method]}).")
+        else:
+            notes.append("The labelled production rows are not a fair sample of production (their "
+                         "predictions differ from all rows'), so the observed labels would bias the "
+                         "class balance; it is estimated over all production rows instead "
+                         f"({_METHOD_NAMES[trusted.method]}).")
+    else:
+        evidence = {"reference_class_rates": dict(zip(map(str, classes), ref_shares, strict=True)),
+                    "estimated": True, "labelled_rows": n_lab, "reason": why}
+        if binary:
+            evidence.update(reference_positive_rate=float(ref_shares[pos]), production_positive_rate=None)
+        return Result(Finding(CHECK, "inconclusive", "info",
+                              "The production class balance cannot be measured or estimated: "
+                              f"{why}. Provide production labels for a representative sample of rows.",
+                              evidence=evidence),
+                      tables={"estimates": _estimates_table(classes, ref_shares, obs_counts, n_lab,
+                                                            estimates, None)})
+
+    estimated = source != "observed"
+    change = _change_table(classes, ref_shares, prod_shares, prod_lo, prod_hi, incident)
+    moved = change[change["material"] & change["significant"]]
+    fit = _label_shift_fit(incident, estimates, trusted, ref_y, pos, seed)
+    evidence = _evidence(incident, classes, ref_shares, prod_shares, prod_lo, prod_hi, estimated, source,
+                         n_lab, obs_counts, representative, estimates, trusted, why, binary, pos)
+    evidence["label_shift_fit"] = fit
+    tables = {"class_balance": change,
+              "estimates": _estimates_table(classes, ref_shares, obs_counts, n_lab, estimates, source),
+              "representativeness": representative["table"]}
+    data = {"classes": classes, "binary": binary, "positive_index": pos, "cost_ratio": cost_ratio,
+            "estimated": estimated, "source": source, "notes": notes}
+    if binary:
+        consequences = _consequences(incident, ref_y == pos, ref_y >= 0, ref_pred == pos, prod,
+                                     float(ref_shares[pos]), float(prod_shares[pos]), cost_ratio,
+                                     estimates.get("em_calibration"), seed, ref_pred >= 0)
+        if consequences:
+            tables.update(consequences.pop("tables"))
+            data.update(consequences.pop("data"))
+            evidence.update(consequences)
+    else:
+        evidence["expected_accuracy"] = _multiclass_accuracy(ref_y, ref_pred, k, ref_shares, prod_shares)
+
+    if fit.get("violated"):
+        notes.append("The production outputs are not a re-weighted mix of the reference classes' outputs "
+                     f"(distance {fit['distance']:.2f}): something other than the class balance moved "
+                     "them (drifting inputs, a different model), so estimates from the outputs are unreliable.")
+    unexplained = (not estimated and not fit.get("violated") and trusted is not None
+                   and _disagrees(prod_shares, trusted, incident))
+    rates = _describe_rates(classes, ref_shares, prod_shares, binary, pos, estimated, source)
+    if not len(moved):
+        finding = Finding(CHECK, "clear", "info", f"The class balance is steady: {rates}; no class share "
+                          "moved materially and significantly.", [], evidence)
+    elif estimated and fit.get("violated"):
+        finding = Finding(CHECK, "inconclusive", "info",
+                          f"The model's outputs imply a class-balance change ({rates}), but they moved in a "
+                          "way a change of class balance does not explain; check drift and deployment, "
+                          "and provide production labels to measure the balance.", [], evidence)
+    elif unexplained:
+        est = trusted.prior[pos] if binary else None
+        outputs = (f"the model's outputs on the same traffic imply {est:.1%} ({_METHOD_NAMES[trusted.method]})"
+                   if binary else f"the model's outputs imply shares close to reference ({_METHOD_NAMES[trusted.method]})")
+        finding = Finding(CHECK, "inconclusive", "info",
+                          f"The labels moved but the traffic did not: {rates}, while {outputs}. A change "
+                          "in how labels are given (see the labels check) explains this better than a "
+                          "prior shift.", [], evidence)
+    else:
+        target = incident.target
+        ordered = moved.sort_values("abs_change", ascending=False)["class"]
+        culprits = [f"{target}={classes[pos]}"] if binary else [f"{target}={c}" for c in ordered]
+        strongest = float(moved["abs_change"].max())
+        severity = "critical" if strongest >= 2 * incident.threshold(CHECK, "rate_change") else "warning"
+        summary = f"The class balance moved: {rates}."
+        if binary and evidence.get("recommended_threshold_cost") is not None:
+            summary += (f" At this balance the best threshold for the cost ratio {cost_ratio:g} is "
+                        f"{evidence['recommended_threshold_cost']:.3g} (now {evidence['current_threshold']:.3g}).")
+        finding = Finding(CHECK, "detected", severity, summary, culprits, evidence,
+                          strength=float(min(1.0, 0.3 + strongest / 0.2)))
+    return Result(finding, tables=tables, data=data)
+
+
+def _label_shift_fit(incident, estimates, trusted, ref_y, pos, seed) -> dict:
+    """Binary with a score: are production scores the reference classes' scores re-mixed at the estimate?"""
+    if pos is None or trusted is None or "em_calibration" not in estimates:
+        return {"checked": False}
+    score = incident.score
+    ref_s = pd.to_numeric(incident.reference[score], errors="coerce").to_numpy(float)
+    prod_s = pd.to_numeric(incident.production[score], errors="coerce").to_numpy(float)
+    ok = np.isfinite(ref_s) & (ref_y >= 0)
+    prod_s = prod_s[np.isfinite(prod_s)]
+    if len(prod_s) > 200_000:
+        prod_s = np.random.default_rng(seed).choice(prod_s, 200_000, replace=False)
+    distance = sp.mixture_distance(ref_s[ok], ref_y[ok] == pos, prod_s, float(trusted.prior[pos]))
+    # two-sample KS critical value at 5%, with the reference side counted by its rarer class
+    n_ref = min(int((ref_y[ok] == pos).sum()), int((ref_y[ok] != pos).sum()))
+    critical = 1.36 * np.sqrt(1 / len(prod_s) + 1 / max(n_ref, 1))
+    limit = incident.threshold(CHECK, "ks_statistic")
+    return {"checked": True, "distance": distance, "critical": float(critical),
+            "violated": bool(distance >= limit and distance > critical)}
+
+
+def _disagrees(observed: np.ndarray, trusted, incident) -> bool:
+    """Observed shares materially outside the interval of the estimate from the outputs."""
+    outside = (observed < trusted.ci_low) | (observed > trusted.ci_high)
+    material = _material(np.abs(observed - trusted.prior), trusted.prior, incident)
+    return bool(np.any(outside & material))
+
+
+_METHOD_NAMES = {"em": "EM on the recalibrated score", "bbse": "black-box shift estimation",
+                 "observed": "observed labels", "predicted": "share of predictions"}
+
+
+def _representativeness(prod_pred, labelled, k, incident, alpha) -> dict:
+    """Do labelled production rows have the prediction mix of all production rows?"""
+    n_lab, n_all = int(labelled.sum()), len(labelled)
+    ok = prod_pred >= 0
+    lab_counts = np.bincount(prod_pred[labelled & ok], minlength=k).astype(float)
+    unl_counts = np.bincount(prod_pred[~labelled & ok], minlength=k).astype(float)
+    all_counts = lab_counts + unl_counts
+    n_lab_ok, n_unl_ok, n_ok = lab_counts.sum(), unl_counts.sum(), all_counts.sum()
+    table = pd.DataFrame({"predicted": [str(c) for c in incident.classes],
+                          "share_of_labelled": lab_counts / max(n_lab_ok, 1),
+                          "share_of_all": all_counts / max(n_ok, 1)})
+    if n_lab == 0 or n_lab == n_all or n_unl_ok == 0 or n_lab_ok == 0:
+        table["significant"] = False
+        table["material"] = False
+        return {"representative": n_lab > 0, "table": table, "tested": False}
+    diff, p = two_proportion_test(lab_counts, n_lab_ok, unl_counts, n_unl_ok)
+    _, significant = fdr(p, alpha=alpha)
+    share_diff = table["share_of_labelled"] - table["share_of_all"]
+    material = _material(share_diff.abs().to_numpy(), table["share_of_all"].to_numpy(), incident)
+    table["significant"] = significant
+    table["material"] = material
+    return {"representative": not bool(np.any(significant & material)), "table": table, "tested": True}
+
+
+def _material(abs_change: np.ndarray, base: np.ndarray, incident) -> np.ndarray:
+    rel = np.divide(abs_change, base, out=np.full_like(abs_change, np.inf, dtype=float), where=base > 0)
+    return (abs_change >= incident.threshold(CHECK, "rate_change")) | (
+        rel >= incident.threshold(CHECK, "relative_change"))
+
+
+def _estimates(incident, ref_y, ref_pred, prod_pred, k, pos, seed) -> dict:
+    """BBSE (always, when predictions allow), EM (binary with a score) and the naive prediction shares."""
+    out: dict = {}
+    joint = sp.joint_counts(ref_y, ref_pred, k)
+    prod_pred_counts = np.bincount(prod_pred[prod_pred >= 0], minlength=k).astype(float)
+    if prod_pred_counts.sum() == 0 or joint.sum() == 0:
+        return out
+    shares = prod_pred_counts / prod_pred_counts.sum()
+    lo, hi = wilson(prod_pred_counts, prod_pred_counts.sum())
+    out["predicted"] = sp.PriorEstimate("predicted", shares, lo, hi,
+                                        message="share of each predicted class (no correction for the "
+                                                "model's errors)")
+    out["bbse"] = sp.bbse_estimate(joint, prod_pred_counts, n_resamples=N_RESAMPLES, seed=seed)
+    score = incident.score
+    if pos is not None and score and score in incident.reference.columns and score in incident.production.columns:
+        ref_s = pd.to_numeric(incident.reference[score], errors="coerce").to_numpy(float)
+        prod_s = pd.to_numeric(incident.production[score], errors="coerce").to_numpy(float)
+        ok_ref = np.isfinite(ref_s) & (ref_y >= 0)
+        ok_prod = np.isfinite(prod_s)
+        if ok_ref.sum() >= MIN_LABELLED and ok_prod.any() and len(np.unique(ref_y[ok_ref])) == 2:
+            em, calibration = sp.em_estimate(ref_s[ok_ref], (ref_y[ok_ref] == pos).astype(float),
+                                             prod_s[ok_prod], n_resamples=N_RESAMPLES, seed=seed)
+            # em_estimate works on [negative, positive]; place them at the classes' indices
+            for name in ("prior", "ci_low", "ci_high"):
+                values = getattr(em, name)
+                placed = np.zeros(k)
+                placed[pos], placed[1 - pos] = values[1], values[0]
+                setattr(em, name, placed)
+            out["em"] = em
+            out["em_calibration"] = calibration
+    return out
+
+
+def _trusted(incident, estimates: dict, binary: bool) -> tuple[sp.PriorEstimate | None, str]:
+    """The estimate to rely on, and why: EM when the recalibrated score is calibrated, else BBSE."""
+    em, bbse = estimates.get("em"), estimates.get("bbse")
+    reasons = []
+    if em is not None:
+        ece = em.diagnostics["ece_calibrated"]
+        limit = incident.threshold(CHECK, "calibration_ece")
+        if em.usable and ece <= limit:
+            return em, (f"EM is trusted: after Platt scaling the score is calibrated on reference "
+                        f"(expected calibration error {ece:.3f} ≤ {limit:g}); it uses every row's "
+                        "score, so it is less noisy than BBSE, which only uses the predicted class.")
+        reasons.append(em.message or f"the score is not calibrated on reference even after Platt scaling "
+                                     f"(expected calibration error {ece:.3f} > {limit:g})")
+    elif binary:
+        reasons.append("there is no score, so EM cannot run")
+    else:
+        reasons.append("a multiclass model logs no per-class probabilities, so EM cannot run")
+    if bbse is not None and bbse.usable:
+        return bbse, (f"BBSE is trusted ({'; '.join(reasons)}); the reference confusion matrix is "
+                      f"well conditioned (condition number {bbse.diagnostics['condition_number']:.3g}).")
+    if bbse is not None:
+        reasons.append(bbse.message)
+    if not estimates:
+        reasons.append("there are no usable predictions")
+    return None, "; ".join(reasons)
+
+
+def _change_table(classes, ref_shares, prod_shares, lo, hi, incident) -> pd.DataFrame:
+    change = prod_shares - ref_shares
+    table = pd.DataFrame({"class": [str(c) for c in classes], "reference": ref_shares,
+                          "production": prod_shares, "ci_low": lo, "ci_high": hi, "change": change,
+                          "abs_change": np.abs(change)})
+    table["relative_change"] = np.divide(change, ref_shares, out=np.full_like(change, np.nan),
+                                         where=ref_shares > 0)
+    table["material"] = _material(np.abs(change), ref_shares, incident)
+    table["significant"] = (ref_shares < lo) | (ref_shares > hi)
+    return table
+
+
+def _estimates_table(classes, ref_shares, obs_counts, n_lab, estimates, source) -> pd.DataFrame:
+    rows = []
+    lo, hi = wilson(obs_counts, n_lab)
+    for i, c in enumerate(classes):
+        rows.append({"class": str(c), "estimate": "reference (labels)", "share": ref_shares[i],
+                     "ci_low": np.nan, "ci_high": np.nan, "used": False})
+        if n_lab:
+            rows.append({"class": str(c), "estimate": "production, labelled rows", "share": obs_counts[i] / n_lab,
+                         "ci_low": lo[i], "ci_high": hi[i], "used": source == "observed"})
+        for key in ("em", "bbse", "predicted"):
+            est = estimates.get(key)
+            if est is None:
+                continue
+            rows.append({"class": str(c), "estimate": f"production, {_METHOD_NAMES[key]}",
+                         "share": est.prior[i], "ci_low": est.ci_low[i], "ci_high": est.ci_high[i],
+                         "used": source == key})
+    return pd.DataFrame(rows)
+
+
+def _evidence(incident, classes, ref_shares, prod_shares, lo, hi, estimated, source, n_lab, obs_counts,
+              representative, estimates, trusted, why, binary, pos) -> dict:
+    names = [str(c) for c in classes]
+    ev: dict = {}
+    if binary:
+        ev.update(reference_positive_rate=float(ref_shares[pos]),
+                  production_positive_rate=float(prod_shares[pos]),
+                  production_ci=[float(lo[pos]), float(hi[pos])],
+                  positive_label=incident.positive_label)
+    else:
+        ev.update(reference_class_rates=dict(zip(names, map(float, ref_shares), strict=True)),
+                  production_class_rates=dict(zip(names, map(float, prod_shares), strict=True)),
+                  production_ci={n: [float(a), float(b)] for n, a, b in zip(names, lo, hi, strict=True)})
+    ev.update(estimated=bool(estimated), production_source=source, labelled_rows=n_lab,
+              production_rows=len(incident.production),
+              labelled_representative=bool(representative["representative"]) if n_lab else None,
+              trusted_estimate=trusted.method if trusted is not None else None, trust_reason=why)
+    if n_lab:
+        observed = obs_counts / n_lab
+        ev["observed_positive_rate" if binary else "observed_class_rates"] = (
+            float(observed[pos]) if binary else dict(zip(names, map(float, observed), strict=True)))
+    for key in ("em", "bbse"):
+        est = estimates.get(key)
+        if est is None:
+            continue
+        ev[key] = {"usable": est.usable, "message": est.message,
+                   **{d: v for d, v in est.diagnostics.items()}}
+        if est.usable:
+            if binary:
+                ev[key].update(positive_rate=float(est.prior[pos]),
+                               ci=[float(est.ci_low[pos]), float(est.ci_high[pos])])
+            else:
+                ev[key]["class_rates"] = dict(zip(names, map(float, est.prior), strict=True))
+    return ev
+
+
+def _describe_rates(classes, ref_shares, prod_shares, binary, pos, estimated, source) -> str:
+    how = f"estimated by {_METHOD_NAMES[source]}" if estimated else "observed"
+    if binary:
+        return (f"the share of {classes[pos]!s} is {prod_shares[pos]:.1%} in production ({how}) "
+                f"against {ref_shares[pos]:.1%} in reference")
+    order = np.argsort(-np.abs(prod_shares - ref_shares))[:3]
+    parts = ", ".join(f"{classes[i]!s} {ref_shares[i]:.1%} → {prod_shares[i]:.1%}" for i in order)
+    return f"class shares reference → production ({how}): {parts}"
+
+
+def _multiclass_accuracy(ref_y, ref_pred, k, ref_shares, prod_shares) -> dict:
+    """Expected accuracy of the current predictions at the reference and the production balance."""
+    recall = np.diag(sp.conditional_confusion(sp.joint_counts(ref_y, ref_pred, k)))
+    return {"reference_prior": float(recall @ ref_shares), "production_prior": float(recall @ prod_shares)}
+
+
+def _consequences(incident, ref_is_pos, ref_labelled, ref_pred_pos, prod, ref_rate, prod_rate, cost_ratio,
+                  calibration, seed, ref_pred_ok) -> dict | None:
+    """Binary: metrics at the current threshold and the best thresholds under the new balance."""
+    score = incident.score
+    ok_pred = ref_labelled & ref_pred_ok
+    if not (score and score in incident.reference.columns):
+        # no score: only the current predictions can be re-weighted
+        if not ok_pred.any():
+            return None
+        tpr = float(np.mean(ref_pred_pos[ok_pred & ref_is_pos])) if (ok_pred & ref_is_pos).any() else np.nan
+        fpr = float(np.mean(ref_pred_pos[ok_pred & ~ref_is_pos])) if (ok_pred & ~ref_is_pos).any() else np.nan
+        rows = [{"operating point": "current predictions", "prior": name, "threshold": np.nan,
+                 **{m: float(v) for m, v in sp.operating_metrics(tpr, fpr, rate, cost_ratio=cost_ratio).items()}}
+                for name, rate in (("reference", ref_rate), ("production", prod_rate))]
+        table = pd.DataFrame(rows)
+        return {"tables": {"operating_points": table}, "data": {},
+                "expected_at_current": _metrics_dict(table, "current predictions")}
+    ref_s = pd.to_numeric(incident.reference[score], errors="coerce").to_numpy(float)
+    ok = np.isfinite(ref_s) & ref_labelled
+    if ok.sum() < MIN_LABELLED or ref_is_pos[ok].all() or not ref_is_pos[ok].any():
+        return None
+    current, agreement = sp.infer_threshold(ref_s[ok & ref_pred_ok], ref_pred_pos[ok & ref_pred_ok])
+    grid = sp.threshold_grid(ref_s[ok], extra=[current, 0.5])
+    tpr, fpr = sp.roc_points(ref_s[ok], ref_is_pos[ok], grid)
+    curves = {name: sp.operating_metrics(tpr, fpr, rate, cost_ratio=cost_ratio)
+              for name, rate in (("reference", ref_rate), ("production", prod_rate))}
+    i_cur = int(np.flatnonzero(grid == current)[0])
+    best = {"accuracy": int(np.nanargmax(curves["production"]["accuracy"])),
+            "cost": int(np.nanargmin(curves["production"]["cost"]))}
+    points = [("current", i_cur), ("best accuracy now", best["accuracy"]),
+              (f"lowest cost now (FN cost = {cost_ratio:g} × FP cost)", best["cost"])]
+    rows = []
+    for label, i in points:
+        for name in ("reference", "production"):
+            rows.append({"operating point": label, "prior": name, "threshold": float(grid[i]),
+                         **{m: float(v[i]) for m, v in curves[name].items()}})
+    table = pd.DataFrame(rows)
+    reweighted, reweighted_data = _reweighted(incident, prod, ref_rate, prod_rate, current, calibration, seed)
+    sample = sample_rows(pd.DataFrame({"s": ref_s[ok], "y": ref_is_pos[ok]}), 200_000, seed=seed)
+    return {
+        "tables": {"operating_points": table, **({"reweighted": reweighted} if reweighted is not None else {})},
+        "data": {"grid": grid, "curves": curves, "current_threshold": current,
+                 "best_index": best, "ref_scores": sample["s"].to_numpy(float),
+                 "ref_positive": sample["y"].to_numpy(bool), "reference_rate": ref_rate,
+                 "production_rate": prod_rate, **reweighted_data},
+        "current_threshold": current, "threshold_agreement": agreement,
+        "expected_at_current": _metrics_dict(table, "current"),
+        "recommended_threshold_accuracy": float(grid[best["accuracy"]]),
+        "recommended_threshold_cost": float(grid[best["cost"]]),
+        "cost_ratio": cost_ratio,
+    }
+
+
+def _metrics_dict(table: pd.DataFrame, point: str) -> dict:
+    sub = table[table["operating point"] == point].set_index("prior")
+    return {prior: {m: float(sub.loc[prior, m]) for m in ("accuracy", "precision", "recall", "positive_share")}
+            for prior in sub.index}
+
+
+def _reweighted(incident, prod, ref_rate, prod_rate, threshold, calibration, seed):
+    """Production probabilities re-weighted to the new balance, ``p' ∝ p · π'/π``, summarised."""
+    score = incident.score
+    if not (score and score in prod.columns):
+        return None, {}
+    s = pd.to_numeric(prod[score], errors="coerce").to_numpy(float)
+    s = s[np.isfinite(s)]
+    if len(s) == 0:
+        return None, {}
+    s = np.random.default_rng(seed).choice(s, 200_000, replace=False) if len(s) > 200_000 else s
+    base = calibration.apply(s) if calibration is not None else s
+    adjusted = sp.prior_adjusted(base, ref_rate, prod_rate)
+    rows = []
+    for name, values in (("logged score", s), ("score calibrated on reference", base),
+                         ("re-weighted to the production balance", adjusted)):
+        rows.append({"probability": name, "mean": float(values.mean()),
+                     "share_at_or_above_threshold": float(np.mean(values >= threshold)),
+                     "median": float(np.median(values)), "p90": float(np.quantile(values, 0.9)),
+                     "p99": float(np.quantile(values, 0.99))})
+    return pd.DataFrame(rows), {"prod_calibrated": base, "prod_adjusted": adjusted}
+
+
+# --- regression -----------------------------------------------------------------------------------------
+def _regression(incident) -> Result:
+    ref_t = pd.to_numeric(incident.reference[incident.target], errors="coerce").to_numpy(float)
+    prod_t = pd.to_numeric(incident.production[incident.target], errors="coerce").to_numpy(float)
+    ref_t, prod_t = ref_t[np.isfinite(ref_t)], prod_t[np.isfinite(prod_t)]
+    quantiles = [0.05, 0.25, 0.5, 0.75, 0.95]
+
+    def describe(values):
+        return {f"q{int(q * 100):02d}": float(np.quantile(values, q)) for q in quantiles} | {
+            "mean": float(values.mean()), "rows": len(values)}
+
+    if len(prod_t) < MIN_LABELLED:
+        ref_p = pd.to_numeric(incident.reference[incident.prediction], errors="coerce").to_numpy(float)
+        prod_p = pd.to_numeric(incident.production[incident.prediction], errors="coerce").to_numpy(float)
+        hint = sp.psi(ref_p, prod_p)
+        return Result(skipped(CHECK, f"Production has {len(prod_t)} target values, too few to compare the "
+                                     "target distribution; provide production labels. (The predictions' "
+                                     f"PSI is {hint:.2f}, which reflects inputs as much as the target.)",
+                              prediction_psi=hint, labelled_rows=len(prod_t)))
+    psi_value = sp.psi(ref_t, prod_t)
+    ks_stat, ks_p = sp.ks(ref_t, prod_t)
+    table = pd.DataFrame([{"set": "reference", **describe(ref_t)}, {"set": "production", **describe(prod_t)}])
+    psi_limit = incident.threshold(CHECK, "psi_critical")
+    ks_limit = incident.threshold(CHECK, "ks_statistic")
+    alpha = incident.threshold("general", "alpha")
+    detected = (psi_value > psi_limit or ks_stat >= ks_limit) and ks_p < alpha
+    evidence = {"psi": psi_value, "ks_statistic": ks_stat, "ks_p_value": ks_p,
+                "reference_mean": float(ref_t.mean()), "production_mean": float(prod_t.mean()),
+                "reference_median": float(np.median(ref_t)), "production_median": float(np.median(prod_t)),
+                "estimated": False, "labelled_rows": len(prod_t)}
+    seed = int(incident.threshold("general", "seed"))
+    data = {"reference": sample_rows(pd.DataFrame({"t": ref_t}), 200_000, seed=seed)["t"].to_numpy(),
+            "production": sample_rows(pd.DataFrame({"t": prod_t}), 200_000, seed=seed)["t"].to_numpy()}
+    described = (f"PSI {psi_value:.2f}, KS {ks_stat:.2f}; median {np.median(ref_t):.4g} → "
+                 f"{np.median(prod_t):.4g}")
+    if detected:
+        finding = Finding(CHECK, "detected", "critical" if psi_value > psi_limit else "warning",
+                          f"The target distribution moved ({described}).", [incident.target], evidence,
+                          strength=float(min(1.0, max(psi_value / (2 * psi_limit), ks_stat / (2 * ks_limit)))))
+    else:
+        finding = Finding(CHECK, "clear", "info", f"The target distribution is steady ({described}).",
+                          [], evidence)
+    return Result(finding, tables={"target": table}, data=data)
