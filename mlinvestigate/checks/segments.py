@@ -24,7 +24,7 @@ from ..metrics import headline_name, row_outcome
 from ..stats.intervals import fdr, wilson
 from ..stats.segments import gap_contributions, grouped_bootstrap_mean, larger_than_rest_p
 from ..stats.triage_proportions import lower_rate_p
-from ..stats.triage_time import period_codes
+from ..stats.triage_time import grain, period_codes
 from ..stats.triage_values import recode, text_codes
 
 CHECK = "segments"
@@ -323,3 +323,59 @@ def _finding(incident, table, flagged, culprits, pattern, overall_ref, overall_p
     severity = "critical" if explained >= 0.5 else "warning"
     strength = float(min(1.0, max(explained, 0.3)))
     return Finding(CHECK, "detected", severity, summary, culprits, evidence, strength=strength)
+
+
+# --- drill-down helpers (pages and widgets) -----------------------------------------------------
+def _mask(result, column: str, value: str) -> np.ndarray:
+    codes, labels = result.data["codes"][column]
+    if value not in labels:
+        raise KeyError(f"{value!r} is not a value of segment column {column!r}; values: {labels[:10]}")
+    return codes == labels.index(value)
+
+
+def metric_over_time(incident, result, column: str, value: str) -> pd.DataFrame:
+    """The headline metric per day (or week) for one segment and for the rest of production, with
+    intervals; empty without a timestamp."""
+    ts_col = incident.columns.timestamp
+    prod = incident.production
+    if not ts_col or ts_col not in prod.columns or not prod[ts_col].notna().any():
+        return pd.DataFrame()
+    period, periods = period_codes(prod[ts_col], grain(prod[ts_col]))
+    inside = _mask(result, column, value)
+    outcome = row_outcome(incident, prod)
+    seed = int(incident.threshold("general", "seed"))
+    frame = pd.DataFrame({"period": periods})
+    for name, rows in (("segment", inside), ("rest", ~inside)):
+        codes = np.where(rows & (period >= 0), period, -1)
+        ok = codes >= 0
+        n, _, metric, lo, hi = _group_metric(incident, np.where(ok, outcome, np.nan), np.maximum(codes, 0),
+                                             len(periods), seed)
+        frame[f"{name}_rows"], frame[f"{name}_metric"] = n.astype(int), metric
+        frame[f"{name}_ci_low"], frame[f"{name}_ci_high"] = lo, hi
+    frame.attrs["freq"] = grain(prod[ts_col])
+    return frame
+
+
+def drill_down(incident, result, column: str, value: str, other: str) -> pd.DataFrame:
+    """Within one segment, the metric per value of a second segment column (production, with
+    intervals, beside the same cell's reference metric when reference has both columns)."""
+    inside = _mask(result, column, value)
+    codes, labels = result.data["codes"][other]
+    seed = int(incident.threshold("general", "seed"))
+    outcome = row_outcome(incident, incident.production)
+    k = len(labels)
+    n, _, metric, lo, hi = _group_metric(incident, np.where(inside, outcome, np.nan), codes, k, seed)
+    table = pd.DataFrame({other: labels, "labelled_rows": n.astype(int), "metric": metric,
+                          "ci_low": lo, "ci_high": hi,
+                          "share_of_segment": np.bincount(codes[inside], minlength=k) / max(int(inside.sum()), 1)})
+    ref = incident.reference
+    if column in ref.columns and other in ref.columns and column != WEEK and other != WEEK:
+        ref_col_codes, _, col_labels = segment_codes(ref[column], incident.production[column])
+        ref_other, _, other_labels = segment_codes(ref[other], incident.production[other])
+        if col_labels == result.data["codes"][column][1] and other_labels == labels:
+            ref_in = ref_col_codes == col_labels.index(value)
+            _, _, ref_metric, _, _ = _group_metric(incident, np.where(ref_in, row_outcome(incident, ref), np.nan),
+                                                   ref_other, k, seed)
+            table["reference_metric"] = ref_metric
+    return table[table["labelled_rows"] > 0].sort_values(
+        "metric", ascending=bool(result.data["higher_is_better"]), ignore_index=True)

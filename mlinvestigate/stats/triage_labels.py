@@ -108,19 +108,19 @@ def effective_size(weights) -> float:
 
 
 def calibration(y01, score, *, bins: int = 10) -> tuple[float, pd.DataFrame]:
-    """Expected calibration error on equal-frequency score bins, and the reliability table
-    (``score_mean``, ``observed_rate``, ``rows`` per bin)."""
+    """Expected calibration error on ``bins`` equal-width score bins (the usual reliability
+    diagram), and the reliability table (``score_mean``, ``observed_rate``, ``rows`` per non-empty
+    bin). The error weights each bin's |mean score - observed rate| by its rows."""
     y, s = np.asarray(y01, dtype=float), np.asarray(score, dtype=float)
     ok = np.isfinite(y) & np.isfinite(s)
-    y, s = y[ok], s[ok]
+    y, s = y[ok], np.clip(s[ok], 0, 1)
     if len(y) == 0:
         return np.nan, pd.DataFrame(columns=["score_mean", "observed_rate", "rows"])
-    edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)))
-    idx = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, max(len(edges) - 2, 0))
-    n = np.bincount(idx)
+    idx = np.minimum((s * bins).astype(int), bins - 1)
+    n = np.bincount(idx, minlength=bins)
     keep = n > 0
-    table = pd.DataFrame({"score_mean": (np.bincount(idx, weights=s) / np.maximum(n, 1))[keep],
-                          "observed_rate": (np.bincount(idx, weights=y) / np.maximum(n, 1))[keep],
+    table = pd.DataFrame({"score_mean": (np.bincount(idx, weights=s, minlength=bins) / np.maximum(n, 1))[keep],
+                          "observed_rate": (np.bincount(idx, weights=y, minlength=bins) / np.maximum(n, 1))[keep],
                           "rows": n[keep]})
     ece = float(np.sum(table["rows"] * (table["score_mean"] - table["observed_rate"]).abs()) / len(y))
     return ece, table
