@@ -125,7 +125,7 @@ def _late(entry: dict) -> float:
     return max(shares) if shares else np.nan
 
 
-def _shared_rows(incident, seed: int) -> dict:
+def _shared_rows(incident) -> dict:
     """Rows shared between reference and production: by id and by identical feature values."""
     ref, prod = incident.reference, incident.production
     out: dict = {}
@@ -144,11 +144,10 @@ def _shared_rows(incident, seed: int) -> dict:
 
         h_ref, h_prod = hashes(ref), hashes(prod)
         n, share = st.shared_share(h_prod, h_ref)
-        cross, within = st.chance_shared_share(h_ref, h_prod, seed=seed)
+        chance = st.duplicate_share(h_ref)
         out["identical_features"] = {
-            "shared_rows": n, "share_of_production": share,
-            "share_vs_half_reference": cross, "chance_share": within,
-            "excess_share": (cross - within) if np.isfinite(cross) and np.isfinite(within) else np.nan}
+            "shared_rows": n, "share_of_production": share, "chance_share": chance,
+            "excess_share": (share - chance) if np.isfinite(share) and np.isfinite(chance) else np.nan}
     return out
 
 
@@ -284,7 +283,7 @@ def run(incident, *, n_resamples: int = 200) -> Result:
     metric = "r2" if kind == "regression" else "roc_auc"
     metric_label = "R²" if kind == "regression" else "ROC AUC"
     available = _available_at(incident)
-    shared = _shared_rows(incident, seed)
+    shared = _shared_rows(incident)
     ts = incident.columns.timestamp
     period = (st.period_overlap(incident.reference[ts], incident.production[ts])
               if ts and ts in incident.reference.columns and ts in incident.production.columns else {})

@@ -20,7 +20,7 @@ Information
 Also here: the full model's own power (:func:`model_power`), skill on a common 0–1 scale
 (:func:`skill`), mutual information (scikit-learn's estimators, :func:`mutual_information`),
 identifier-like columns (:func:`identifier_profile`), rows shared between two tables
-(:func:`shared_share`, :func:`row_hashes`), overlapping periods (:func:`period_overlap`) and values
+(:func:`shared_share`, :func:`row_hashes`, :func:`duplicate_share`), overlapping periods (:func:`period_overlap`) and values
 known after the prediction time (:func:`late_share`).
 """
 
@@ -403,17 +403,11 @@ def shared_share(keys_new, keys_old) -> tuple[int, float]:
     return int(hit.sum()), float(hit.mean())
 
 
-def chance_shared_share(keys_ref, keys_new, *, seed: int = 0) -> tuple[float, float]:
-    """Share of ``keys_new`` found in a random half of ``keys_ref``, and the same share for the
-    other half of ``keys_ref`` (what identical rows look like by chance between two samples of one
-    population, on the same footing)."""
-    keys_ref = np.asarray(keys_ref)
-    if len(keys_ref) < 4 or len(keys_new) == 0:
-        return np.nan, np.nan
-    half = np.random.default_rng(seed).permutation(len(keys_ref)) < len(keys_ref) // 2
-    base = pd.Index(keys_ref[half])
-    return (float(pd.Index(keys_new).isin(base).mean()),
-            float(pd.Index(keys_ref[~half]).isin(base).mean()))
+def duplicate_share(keys) -> float:
+    """Share of ``keys`` that occur more than once: how often a row repeats another row of the same
+    file by chance, the baseline for rows shared between two files of about that size."""
+    keys = pd.Index(keys)
+    return float(keys.duplicated(keep=False).mean()) if len(keys) else np.nan
 
 
 def period_overlap(ref_times: pd.Series, prod_times: pd.Series) -> dict:
