@@ -367,3 +367,16 @@ def _clear_sentence(table, expected, model_info, rescored) -> str:
     elif model_info["path"] is not None:
         parts.append(f"the model file was not re-scored ({model_info['reason']})")
     return _capitalise("; ".join(parts) or "nothing points at a different model serving") + "."
+
+
+def model_file_table(result) -> pd.DataFrame:
+    """The model file's checksum status as a two-column table for the page."""
+    info = result.data.get("model_file") or {}
+    if not info or info.get("path") is None:
+        return pd.DataFrame({"item": ["model file"], "value": ["not given (model.path in the spec)"]})
+    rows = [("file", info["path"]), ("expected sha256 (model.sha256)", info["expected_sha256"] or "not given"),
+            ("actual sha256", info["actual_sha256"]),
+            ("checksum matches", {True: "yes", False: "NO", None: "cannot tell"}[info["checksum_matches"]]),
+            ("loaded and re-scored", "yes" if info["loaded"] else "no"), ("why", info["reason"])]
+    rows += [("could not re-score", p) for p in info.get("rescore_problems", [])]
+    return pd.DataFrame(rows, columns=["item", "value"])

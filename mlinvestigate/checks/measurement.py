@@ -361,3 +361,22 @@ def _finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, m
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def metrics_wide(result) -> pd.DataFrame:
+    """The metrics table with reference and production side by side, for the page."""
+    t = result.to_df("metrics")
+    if t.empty:
+        return t
+    order = list(dict.fromkeys(t["metric"]))
+    wide = t.pivot(index="metric", columns="set", values=["value", "ci_low", "ci_high"]).reindex(order)
+    out = pd.DataFrame(index=order)
+    for side in ("reference", "production"):
+        if ("value", side) in wide.columns:
+            out[side] = wide[("value", side)]
+            out[f"{side} 95% interval"] = [f"[{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) else "–"
+                                           for lo, hi in zip(wide[("ci_low", side)], wide[("ci_high", side)],
+                                                             strict=True)]
+    if {"reference", "production"} <= set(out.columns):
+        out["change"] = out["production"] - out["reference"]
+    return out.rename_axis("metric").reset_index()

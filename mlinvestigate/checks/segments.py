@@ -379,3 +379,17 @@ def drill_down(incident, result, column: str, value: str, other: str) -> pd.Data
             table["reference_metric"] = ref_metric
     return table[table["labelled_rows"] > 0].sort_values(
         "metric", ascending=bool(result.data["higher_is_better"]), ignore_index=True)
+
+
+def worst(result, n: int = 3) -> list[tuple[str, str]]:
+    """``(column, value)`` of the segments to look at first: the flagged ones (culprit order), then
+    the largest gaps to the rest among segments big enough to be flagged."""
+    table = result.to_df("segments") if "segments" in result.tables else pd.DataFrame()
+    if table.empty:
+        return []
+    picked = [tuple(c.split("=", 1)) for c in result.finding.culprits]
+    rest = table[(table["column"] != WEEK) & ~table["tiny"]].sort_values("gap", ascending=False)
+    for r in rest.itertuples():
+        if (r.column, r.value) not in picked:
+            picked.append((r.column, r.value))
+    return picked[:n]
