@@ -320,19 +320,22 @@ def run(incident, **options) -> Result:
     if problems and (culprits or rescore_verdict == "production" or mismatch):
         summary = _capitalise("; ".join(problems)) + "."
         return _result(Finding(CHECK, "detected", severity, summary, culprits, evidence, strength=strength),
-                       versions_table, over_time, rescored, model_info, expected)
+                       versions_table, over_time, rescored, model_info, expected, incident)
     if rescore_verdict == "file":
         summary = _capitalise(problems[0]) + "; provide the model file that was deployed."
         return _result(Finding(CHECK, "inconclusive", "warning", summary, [], evidence),
-                       versions_table, over_time, rescored, model_info, expected)
+                       versions_table, over_time, rescored, model_info, expected, incident)
     return _result(Finding(CHECK, "clear", "info", _clear_sentence(versions_table, expected, model_info, rescored),
-                           [], evidence), versions_table, over_time, rescored, model_info, expected)
+                           [], evidence), versions_table, over_time, rescored, model_info, expected, incident)
 
 
-def _result(finding, versions_table, over_time, rescored, model_info, expected) -> Result:
+def _result(finding, versions_table, over_time, rescored, model_info, expected, incident) -> Result:
     return Result(finding, tables={"versions": versions_table, "versions_over_time": over_time,
                                    "reproduction": rescored},
-                  data={"model_file": model_info, "expected_version": expected})
+                  data={"model_file": model_info, "expected_version": expected,
+                        "metric": headline_name(incident), "higher_is_better": incident.is_classification,
+                        "reproduce_rate": incident.threshold(CHECK, "reproduce_rate"),
+                        "rescored_rows": int(incident.threshold("general", "sample_rows"))})
 
 
 def _capitalise(text: str) -> str:

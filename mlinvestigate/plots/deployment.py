@@ -47,8 +47,9 @@ def version_shares(result, *, ax=None):
     return fig
 
 
-def metric_by_version(result, metric: str, *, higher_is_better: bool = True, ax=None):
+def metric_by_version(result, *, ax=None):
     """Headline metric of each version on its labelled production rows, with 95% intervals."""
+    metric, higher_is_better = result.data["metric"], result.data["higher_is_better"]
     table = result.to_df("versions")
     t = table[table["labelled_rows"] > 0] if len(table) else table
     unit = "share of rows" if higher_is_better else "target units"
@@ -69,9 +70,10 @@ def metric_by_version(result, metric: str, *, higher_is_better: bool = True, ax=
     return fig
 
 
-def reproduction(result, threshold: float, *, ax=None):
+def reproduction(result, *, ax=None):
     """Share of logged predictions the model file reproduces, per set and version, with 95%
     intervals and the required rate."""
+    threshold = result.data["reproduce_rate"]
     t = result.to_df("reproduction")
     fig, ax = figure("Logged predictions reproduced by the model file", xlabel="reproduced (%)",
                      ylabel="rows re-scored", size=(7.5, 1.4 + 0.42 * max(len(t), 1)), ax=ax)
