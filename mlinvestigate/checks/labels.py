@@ -117,6 +117,12 @@ def _classification(incident) -> Result:
     # Probabilities: the kit's cross-validated model, else the logged score.
     ref_idx = _sample_positions(ref_lab, MAX_FIT_ROWS, seed)
     prod_idx = _sample_positions(prod_lab, int(incident.threshold("general", "sample_rows")), seed)
+    if len(ref_idx) < ref_lab.sum():
+        notes.append(f"Label issues are computed on a seeded sample of {len(ref_idx):,} of "
+                     f"{int(ref_lab.sum()):,} labelled reference rows.")
+    if len(prod_idx) < prod_lab.sum():
+        notes.append(f"Production label issues are computed on a seeded sample of {len(prod_idx):,} of "
+                     f"{int(prod_lab.sum()):,} labelled rows.")
     probs = _probabilities(incident, ref_idx, prod_idx, ref_y, k, seed)
     if probs is not None and "in_support" in probs and not probs["in_support"].all():
         inside = probs.pop("in_support")
@@ -124,12 +130,6 @@ def _classification(incident) -> Result:
                      "have feature values outside the reference range; the model never saw such inputs and "
                      "cannot judge their labels, so they are left out of the label-issue and definition comparisons.")
         prod_idx, probs["prod"] = prod_idx[inside], probs["prod"][inside]
-    if len(ref_idx) < ref_lab.sum():
-        notes.append(f"Label issues are computed on a seeded sample of {len(ref_idx):,} of "
-                     f"{int(ref_lab.sum()):,} labelled reference rows.")
-    if len(prod_idx) < prod_lab.sum():
-        notes.append(f"Production label issues are computed on a seeded sample of {len(prod_idx):,} of "
-                     f"{int(prod_lab.sum()):,} labelled rows.")
 
     evidence: dict = {"probabilities": probs["how"] if probs else None, "new_label_classes": new_classes,
                       "new_sources": new_sources, "labelled_production_rows": int(prod_lab.sum())}
@@ -381,7 +381,7 @@ def _definition(incident, classes, probs, issues, ref_y, prod_y, ref_idx, prod_i
         ref_names = ref_src.iloc[ref_idx].to_numpy(object) if ref_src is not None else None
         prod_names = prod_src.iloc[prod_idx].to_numpy(object) if prod_src is not None else None
         if binary:
-            edges = np.unique(np.quantile(probs["ref"][:, pos], np.linspace(0, 1, SCORE_BINS + 1))[1:-1])
+            edges = _balanced_edges(probs["ref"][:, pos], ref_codes == pos)
             ref_g = np.searchsorted(edges, probs["ref"][:, pos], side="right")
             prod_g = np.searchsorted(edges, probs["prod"][:, pos], side="right")
             groups = [f"score bin {i + 1}" for i in range(len(edges) + 1)]
@@ -435,6 +435,7 @@ def _definition(incident, classes, probs, issues, ref_y, prod_y, ref_idx, prod_i
         return weights, baseline
 
     weights, adjusted = compare("production vs reference", "(all)", prod_counts)
+    source_baselines = {}
     # Each source against reference at the source's own class balance: a source that labels by
     # another definition stands out, and the others are not blamed for it (comparing sources with
     # each other cannot tell which of two is off).
@@ -444,14 +445,16 @@ def _definition(incident, classes, probs, issues, ref_y, prod_y, ref_idx, prod_i
             continue
         for name in pd.unique(names):
             m = names == name
-            compare(f"{side} source vs reference", name, counts(gcodes[m], ycodes[m]))
+            source_baselines[(side, str(name))] = compare(f"{side} source vs reference", name,
+                                                          counts(gcodes[m], ycodes[m]))[1]
     table = pd.DataFrame(rows)
     limit = incident.threshold(CHECK, "definition_shift")
     _, significant = fdr(table["p_value"].to_numpy(float), alpha=alpha)
     table["moved"] = significant & (table["gap"].abs() >= limit).to_numpy()
     moved = table[table["moved"]].sort_values("gap", key=np.abs, ascending=False)
     if binary and centre is not None:
-        curves = _curves(groups, adjusted, pos, centre, ref_g, ref_codes, prod_g, prod_codes, prod_names)
+        curves = _curves(groups, adjusted, pos, centre, ref_g, ref_codes, prod_g, prod_codes, prod_names,
+                         {name: b for (side, name), b in source_baselines.items() if side == "production"})
     else:
         curves = {"groups": groups, "reference": ref_counts, "production": prod_counts, "adjusted": adjusted}
     overall = table[table["comparison"] == "production vs reference"]
@@ -462,7 +465,20 @@ def _definition(incident, classes, probs, issues, ref_y, prod_y, ref_idx, prod_i
     return {"table": table, "moved": moved, "curves": curves, "evidence": evidence}
 
 
-def _curves(groups, adjusted, pos, centre, ref_g, ref_codes, prod_g, prod_codes, prod_names) -> dict:
+def _balanced_edges(scores: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Score-bin edges at quantiles with each class given equal weight: half the bins cover where
+    negatives score and half where positives do, so a rare class still gets resolution."""
+    order = np.argsort(scores, kind="stable")
+    s, y = scores[order], positive[order]
+    n_pos, n_neg = y.sum(), (~y).sum()
+    if n_pos == 0 or n_neg == 0:
+        return np.unique(np.quantile(scores, np.linspace(0, 1, SCORE_BINS + 1))[1:-1])
+    weight = np.cumsum(np.where(y, 0.5 / n_pos, 0.5 / n_neg))
+    cuts = np.searchsorted(weight, np.linspace(0, 1, SCORE_BINS + 1)[1:-1])
+    return np.unique(s[np.clip(cuts, 0, len(s) - 1)])
+
+
+def _curves(groups, adjusted, pos, centre, ref_g, ref_codes, prod_g, prod_codes, prod_names, baselines) -> dict:
     """Reliability curves (binary): mean score and positive rate per bin, overall and per production source."""
     g = len(groups)
 
@@ -482,6 +498,7 @@ def _curves(groups, adjusted, pos, centre, ref_g, ref_codes, prod_g, prod_codes,
         for name in pd.unique(prod_names):
             m = prod_names == name
             out["sources"][str(name)] = per_bin(prod_g[m], centre["prod"][m], prod_codes[m])
+            out["sources"][str(name)]["adjusted"] = baselines[str(name)][:, pos]
     return out
 
 
@@ -556,8 +573,11 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
     if reasons:
         strongest = max(ratios)
         summary = "Labels changed: " + "; ".join(reasons[:2]) + "."
-        return Finding(CHECK, "detected", "critical" if strongest >= 2 else "warning", summary, culprits,
-                       evidence, strength=float(min(1.0, strongest / 4)))
+        # Without a label source to blame, a new label definition and a changed concept look the
+        # same from the labels alone, so the finding stays a warning.
+        named = any(c not in ("definition", "label noise") for c in culprits)
+        return Finding(CHECK, "detected", "critical" if strongest >= 2 and named else "warning", summary,
+                       culprits, evidence, strength=float(min(1.0, strongest / 4)))
 
     ran_sources = len(sources) and sources[["agreement_p", "excess_p"]].notna().any().any()
     ran_quality = issues is not None and len(issues["prod_flags"]) >= MIN_ROWS
@@ -630,8 +650,10 @@ def _regression(incident) -> Result:
         names = pd.unique(df["source"])
         for name in names:
             a, b = df[df["source"] == name], df[df["source"] != name]
+            lo, hi = wilson(a["outlier"].sum(), len(a))
             row = {"side": side, "source": name, "labelled_rows": len(a),
-                   "median_robust_z": float(a["robust_z"].median()), "outlier_rate": float(a["outlier"].mean())}
+                   "median_robust_z": float(a["robust_z"].median()), "outlier_rate": float(a["outlier"].mean()),
+                   "outlier_ci_low": float(lo), "outlier_ci_high": float(hi)}
             if len(names) > 1 and len(a) >= MIN_ROWS and len(b) >= MIN_ROWS:
                 row["bias_vs_rest"] = float(a["robust_z"].median() - b["robust_z"].median())
                 row["bias_p"] = float(stats.mannwhitneyu(a["robust_z"], b["robust_z"]).pvalue)
@@ -682,3 +704,57 @@ def _regression(incident) -> Result:
     return Result(finding, tables=tables, data={"reference_z": ref["robust_z"].to_numpy(),
                                                 "production_z": prod["robust_z"].to_numpy(),
                                                 "sources": sources})
+
+
+# --- page helpers -------------------------------------------------------------------------------------
+_COLUMNS = {"side": "period", "rows": "rows", "issue_rate": "flagged as likely wrong", "ci_low": "95% low",
+            "ci_high": "95% high", "expected_rate": "expected from model uncertainty",
+            "excess": "flagged beyond expectation", "excess_ci_low": "beyond: 95% low",
+            "excess_ci_high": "beyond: 95% high", "outlier_rate": "residual outliers",
+            "median_robust_z": "median residual (robust SD)", "source": "label source", "share": "share of labels",
+            "share_change": "share change", "share_change_significant": "change significant",
+            "label_source": "label source", "given_label": "given label", "suggested_label": "suggested label",
+            "confidence": "probability of suggested", "probability_of_given_label": "probability of given",
+            "target": "target", "prediction": "prediction", "residual": "residual", "robust_z": "robust z"}
+
+
+def page_table(result, name: str) -> pd.DataFrame:
+    """Table ``name`` as the page shows it: readable column names (empty when absent)."""
+    if name == "definition":
+        return definition_view(result)
+    if name == "sources":
+        return sources_view(result)
+    t = result.tables.get(name)
+    if t is None:
+        return pd.DataFrame()
+    return t.rename(columns=_COLUMNS)
+
+
+def definition_view(result, *, rows: int = 40) -> pd.DataFrame:
+    """The definition comparisons as the page shows them: moved first, then the largest gaps."""
+    t = result.tables.get("definition")
+    if t is None or t.empty:
+        return pd.DataFrame()
+    t = t[t["p_value"].notna()].assign(size=lambda d: d["gap"].abs())
+    t = t.sort_values(["moved", "size"], ascending=[False, False]).head(rows)
+    placed = result.finding.evidence["definition"]["placed_by"]
+    return pd.DataFrame({
+        "labels of": np.where(t["comparison"] == "production vs reference", "production",
+                              t["comparison"].str.split(" source").str[0] + " source " + t["source"].astype(str)),
+        placed: t["group"], "label": t["label"], "rows": t["rows"], "share with label": t["rate"],
+        "reference at the same class balance": t["baseline_rate"], "gap": t["gap"], "p-value": t["p_value"],
+        "moved": t["moved"]})
+
+
+def sources_view(result) -> pd.DataFrame:
+    """The label-source table with readable column names (classification or regression)."""
+    t = result.tables.get("sources")
+    if t is None or t.empty:
+        return pd.DataFrame()
+    names = {"side": "period", "source": "label source", "labelled_rows": "labelled rows",
+             "agreement": "agreement with model", "agreement_vs_rest": "agreement vs other sources",
+             "issue_rate": "flagged as likely wrong", "excess": "flagged beyond model uncertainty",
+             "excess_vs_rest": "excess vs other sources", "median_robust_z": "median residual (robust SD)",
+             "bias_vs_rest": "bias vs other sources", "outlier_rate": "residual outliers",
+             "outliers_vs_rest": "outliers vs other sources", "flagged": "stands out"}
+    return t[[c for c in names if c in t.columns]].rename(columns=names)

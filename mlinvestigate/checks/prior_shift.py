@@ -498,3 +498,24 @@ def _regression(incident) -> Result:
         finding = Finding(CHECK, "clear", "info", f"The target distribution is steady ({described}).",
                           [], evidence)
     return Result(finding, tables={"target": table}, data=data)
+
+
+_COLUMNS = {"class": "class", "reference": "reference share", "production": "production share",
+            "ci_low": "95% low", "ci_high": "95% high", "change": "change", "abs_change": "absolute change",
+            "relative_change": "relative change", "material": "material", "significant": "significant",
+            "estimate": "estimate", "share": "share", "used": "used for the verdict",
+            "predicted": "predicted class", "share_of_labelled": "share of labelled rows",
+            "share_of_all": "share of all rows", "operating point": "operating point",
+            "prior": "class balance", "threshold": "threshold", "accuracy": "accuracy", "precision": "precision",
+            "recall": "recall", "positive_share": "share flagged positive", "cost": "cost per row (FP units)",
+            "probability": "probability", "mean": "mean", "share_at_or_above_threshold": "share ≥ threshold",
+            "median": "median", "p90": "90th percentile", "p99": "99th percentile", "set": "period",
+            "rows": "rows"}
+
+
+def page_table(result, name: str) -> pd.DataFrame:
+    """Table ``name`` as the page shows it: readable column names (empty when absent)."""
+    t = result.tables.get(name)
+    if t is None:
+        return pd.DataFrame()
+    return t.rename(columns=_COLUMNS)
