@@ -212,7 +212,7 @@ def period_of(ts: pd.Series) -> tuple[pd.Series, str]:
     if span <= pd.Timedelta(days=60):
         return ts.dt.floor("D"), "day"
     day = ts.dt.floor("D")
-    return day - pd.to_timedelta(day.dt.dayofweek, unit="D"), "week"
+    return day - pd.to_timedelta(day.dt.day_of_week, unit="D"), "week"
 
 
 def _bin_index(d: sd.Drift, values: pd.Series, kind: str) -> np.ndarray:
@@ -288,7 +288,7 @@ def over_time(incident, stats: dict[str, sd.Drift], features: list[str], *, psi_
     ``psi <feature>`` column per feature) and a dict with ``period`` (hour/day/week), ``pattern``
     and ``since`` (the first drifted period of a sudden change), or ``skipped`` with the reason.
     """
-    from ..metrics import headline_name, row_outcome
+    from ..metrics import headline, headline_name, row_outcome
 
     ts_col = incident.columns.timestamp
     prod = incident.production
@@ -333,7 +333,8 @@ def over_time(incident, stats: dict[str, sd.Drift], features: list[str], *, psi_
                                for c in counts]
     table = table[table["rows"] >= MIN_PERIOD_ROWS].reset_index(drop=True)
     info: dict = {"period": unit, "periods": int(len(table)), "metric": name,
-                  "dropped_periods": int(n_periods - len(table))}
+                  "dropped_periods": int(n_periods - len(table)),
+                  "reference_metric": headline(incident, incident.reference)}
     lead = next((f for f in features if f"psi {f}" in table), None)
     if lead is not None:
         d = stats[lead]
@@ -343,6 +344,31 @@ def over_time(incident, stats: dict[str, sd.Drift], features: list[str], *, psi_
         info.update(feature=lead, pattern=pattern,
                     since=table["period"].iloc[k].isoformat() if k is not None else None)
     return table, info
+
+
+# --- for the page -------------------------------------------------------------------------------
+def top_features(result, n: int = 4) -> list[str]:
+    """The features the page draws: the culprits, else the largest PSI."""
+    table = result.to_df("features")
+    culprits = [c for c in result.finding.culprits if c in set(table.get("feature", []))]
+    return (culprits or list(table.dropna(subset=["psi"])["feature"]))[:n]
+
+
+def page_table(result, name: str = "features") -> pd.DataFrame:
+    """The features (or outputs) table with the columns a reader needs, named for reading."""
+    table = result.to_df(name)
+    if table.empty:
+        return table
+    key = "feature" if name == "features" else "output"
+    out = pd.DataFrame({
+        key: table[key], "type": table["type"],
+        "drifted": np.where(table["drifted"], table["severity"], "no"),
+        "PSI": table["psi"], "PSI by chance": table["psi_noise"], "KS": table["ks"],
+        "Wasserstein (spreads)": table["wasserstein_norm"], "JS": table["js"],
+        "p (BH)": table["p_adjusted"],
+        "missing ref %": 100 * table["missing_reference"], "missing prod %": 100 * table["missing_production"],
+        "new categories %": 100 * table["unseen_share"], "note": table["note"]})
+    return out
 
 
 # --- the check ----------------------------------------------------------------------------------
@@ -531,7 +557,7 @@ def _notes(table, out_table, dom, dc, time_info, th, incident) -> dict[str, str]
                   f"({dom['rows_per_side']:,} sampled per side, {dom['folds']}-fold cross-validation): "
                   f"ROC AUC {dom['auc']:.3f} (95% CI {dom['ci'][0]:.3f}–{dom['ci'][1]:.3f}). 0.5 means "
                   f"the two sides look alike; above {th['domain_auc_warning']} counts as drift, above "
-                  f"{th['domain_auc_critical']} as critical. The table shows how much the AUC drops when "
+                  f"{th['domain_auc_critical']} as critical. The chart shows how much the AUC drops when "
                   "each feature is shuffled: the features that separate the sides most.")
     else:
         domain = f"The domain classifier was not fitted: {dom.get('reason', 'not requested')}."

@@ -29,11 +29,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from .drift import numeric_values
 
 MAX_CATEGORIES = 250  # HistGradientBoosting handles at most 255 bins per categorical feature
 SCREEN_ROWS = 10_000  # rows a side for the single-feature separation screen
+_PREDICT_CHUNK = 100_000
 
 
 @dataclass
@@ -160,8 +162,13 @@ class DomainClassifier:
         """P(production | x) for each row of ``frame``: the mean of the fold models."""
         if not self.models:
             return np.full(len(frame), np.nan)
-        X = self.encoding.matrix(frame)
-        return np.mean([m.predict_proba(X)[:, 1] for m in self.models], axis=0)
+        out = np.empty(len(frame))
+        # in chunks: a million rows of 50 features would otherwise be a 400 MB matrix
+        for start in range(0, len(frame), _PREDICT_CHUNK):
+            X = self.encoding.matrix(frame.iloc[start:start + _PREDICT_CHUNK])
+            with threadpool_limits(limits=1, user_api="openmp"):
+                out[start:start + len(X)] = np.mean([m.predict_proba(X)[:, 1] for m in self.models], axis=0)
+        return out
 
 
 def density_ratios(domain: DomainClassifier, frame: pd.DataFrame | None = None, *,
@@ -229,7 +236,6 @@ def fit_domain_classifier(reference: pd.DataFrame, production: pd.DataFrame, fea
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import StratifiedKFold
-    from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(seed)
     n = min(max_rows, len(reference), len(production))

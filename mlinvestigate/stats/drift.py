@@ -17,7 +17,7 @@ PSI conventions
 ``PSI = sum((p_prod - p_ref) * ln(p_prod / p_ref))`` over bins. An empty bin's share is raised to
 :data:`EPS` (0.0001, the usual choice) so the sum stays finite; a bin empty on one side then adds
 about ``p * ln(p / 0.0001)``. Numeric bins are right-closed intervals between the reference's
-deciles (``np.quantile``'s linear rule); tied deciles collapse into one edge (a column that is 50%
+deciles (``np.quantile``'s ``lower`` rule: edges are reference values); tied deciles collapse into one edge (a column that is 50%
 zeros gets one bin ``≤ 0`` holding half the rows), and the outer bins are open, so production
 values beyond the reference range land in the first or last bin.
 
@@ -120,10 +120,16 @@ def quantiles_sorted(a: np.ndarray, probs) -> np.ndarray:
 
 
 def quantile_edges(ref_sorted: np.ndarray, bins: int = BINS) -> np.ndarray:
-    """The distinct inner edges of ``bins`` reference-quantile bins (fewer when deciles tie)."""
+    """The distinct inner edges of ``bins`` reference-quantile bins (fewer when deciles tie).
+
+    Edges are reference values (``np.quantile``'s ``lower`` rule), so with right-closed bins every
+    bin holds reference rows: an interpolated edge between two tied runs would open a bin the
+    reference never fills.
+    """
     if len(ref_sorted) == 0:
         return np.empty(0)
-    return np.unique(quantiles_sorted(ref_sorted, np.arange(1, bins) / bins))
+    pos = np.floor(np.arange(1, bins) / bins * (len(ref_sorted) - 1)).astype(np.int64)
+    return np.unique(ref_sorted[pos])
 
 
 def bin_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
