@@ -192,7 +192,7 @@ def _rescore(incident, model, df: pd.DataFrame, by_version: bool, n: int, seed: 
     if error:
         return None, f"the model could not score the {role} rows ({error})"
     agree = _agreement(incident, sample, pred, score)
-    rows = []
+    rows = []  # per version, when there are several
     groups = version_text(sample[incident.columns.model_version]) if by_version else None
     for name in (groups.value_counts().index if by_version else []):
         pos = np.flatnonzero(groups.to_numpy() == name)
@@ -208,7 +208,7 @@ def _rescore(incident, model, df: pd.DataFrame, by_version: bool, n: int, seed: 
                "prediction_agreement": float(agree["prediction"].mean()),
                "score_agreement": float(agree["score"].mean()) if "score" in agree else np.nan,
                "reproduced": k / m, "ci_low": float(lo), "ci_high": float(hi)}
-    return pd.DataFrame([overall] + (rows if by_version else [])), None
+    return pd.DataFrame([overall] + (rows if len(rows) > 1 else [])), None
 
 
 def _model_evidence(incident, has_versions: bool):

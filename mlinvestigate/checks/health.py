@@ -20,6 +20,7 @@ from ..stats.triage_serving import (
     chance_out_of_range,
     chance_unseen,
     grouped_quantiles,
+    out_of_range_p,
     poisson_upper,
     status_kinds,
 )
@@ -163,7 +164,7 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
                 k = int(((x < r.min()) | (x > r.max())).sum())
                 chance = chance_out_of_range(len(r))
                 row.update(out_of_range=k / len(x), out_of_range_chance=chance)
-                tests.append((idx, "out_of_range", float(stats.binom.sf(k - 1, len(x), chance)),
+                tests.append((idx, "out_of_range", out_of_range_p(k, len(x), len(r)),
                               k / len(x) - chance, thresholds["out_of_range"]))
         elif kind == "categorical" and isinstance(prod[f].dtype, pd.CategoricalDtype):
             k_cats = len(prod[f].cat.categories)
@@ -297,3 +298,35 @@ def _finding(table, failing, culprits, not_checked, incident) -> Finding:
     strength = float(min(1.0, 1 - 1 / max(failing["ratio"].max(), 1.0001)))
     return Finding(CHECK, "detected", severity, f"Serving is not healthy: {words}{more}.{skipped_note}",
                    culprits=culprits, evidence=evidence, strength=strength)
+
+
+def daily_page_table(result) -> pd.DataFrame:
+    """The day-by-day table in percent and milliseconds, for the page."""
+    daily = result.to_df("daily")
+    if daily.empty:
+        return daily
+    out = pd.DataFrame({"day": daily["day"].dt.strftime("%Y-%m-%d"), "rows": daily["rows"],
+                        "partial day": np.where(daily["partial_day"], "yes", "")})
+    for col, name in (("error_rate", "errors %"), ("timeout_rate", "timeouts %"),
+                      ("no_prediction_rate", "no prediction %")):
+        if col in daily:
+            out[name] = 100 * daily[col]
+    for q in ("p50", "p95", "p99"):
+        if f"latency_{q}_ms" in daily:
+            out[f"{q.upper()} ms"] = daily[f"latency_{q}_ms"]
+    return out
+
+
+def inputs_page_table(result) -> pd.DataFrame:
+    """Input quality per feature in percent, flagged features first, for the page."""
+    inputs = result.to_df("inputs")
+    if inputs.empty:
+        return inputs
+    out = pd.DataFrame({"feature": inputs["feature"], "type": inputs["type"],
+                        "missing % (ref)": 100 * inputs["reference_missing"],
+                        "missing % (prod)": 100 * inputs["production_missing"],
+                        "outside ref range %": 100 * inputs["out_of_range"],
+                        "…by chance %": 100 * inputs["out_of_range_chance"],
+                        "unseen categories %": 100 * inputs["unseen"],
+                        "…by chance  %": 100 * inputs["unseen_chance"], "flags": inputs["flags"]})
+    return out.sort_values("flags", key=lambda s: s.str.len(), ascending=False, kind="stable", ignore_index=True)

@@ -209,7 +209,8 @@ def run(incident, **options) -> Result:
 
     outcome = row_outcome(incident, incident.production)
     fair = {"measured": prod_h["value"]}
-    if 0 < n_lab < n_prod and n_prod - n_lab >= 10 and n_lab >= 10:
+    n_with_label = int(incident.labelled.sum())
+    if 10 <= n_with_label <= n_prod - 10:
         bias, differences = labelling_bias(incident, outcome)
         tables["labelled_vs_unlabelled"] = differences
         evidence["labelling"] = bias
@@ -226,7 +227,7 @@ def run(incident, **options) -> Result:
                 bias["reweighted_ci"][0] <= prod_h["value"] <= bias["reweighted_ci"][1])
             if shift or "reweighted" not in bias:
                 reasons.append(("biased_labels",
-                                f"the {n_lab:,} labelled production rows ({coverage:.0%}) are not a fair sample of all "
+                                f"the {n_with_label:,} labelled production rows ({coverage:.0%}) are not a fair sample of all "
                                 f"predictions (labelled vs unlabelled rows are told apart with AUC {bias['auc']:.2f}, "
                                 f"mostly by {where})"))
             else:
@@ -353,7 +354,7 @@ def _finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, m
                 if bias and np.isfinite(bias["auc"]) else " (every production row has a label)" if coverage == 1 else "")
     summary = (f"The gap is real: {metric} {f(ref_h['value'])} [{f(ref_h['ci'][0])}, {f(ref_h['ci'][1])}] offline vs "
                f"{f(prod_h['value'])} [{f(prod_h['ci'][0])}, {f(prod_h['ci'][1])}] in production, computed the same way "
-               f"on {n_lab:,} labelled production rows{fairness}.")
+               f"on the {n_lab:,} labelled production rows with a prediction{fairness}.")
     if "labelling_note" in evidence:
         summary += " Labelled rows differ from unlabelled ones, but reweighting them does not change the metric."
     return Finding(CHECK, "clear", "info", summary, [], evidence)

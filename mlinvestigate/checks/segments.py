@@ -240,7 +240,9 @@ def run(incident, **options) -> Result:
     overall_worse = sign * (overall_ref - overall_prod) if higher_better else overall_prod - overall_ref
     table["gap_contribution"] = -sign * table["contribution"]  # positive: makes production worse
     with np.errstate(invalid="ignore", divide="ignore"):
-        table["share_of_gap"] = (table["gap_contribution"] / overall_worse) if overall_worse > 0 else np.nan
+        # shares of a gap that is not there are noise: only when production is materially worse
+        material = overall_worse >= (0.01 if higher_better else 0.05 * overall_ref)
+        table["share_of_gap"] = (table["gap_contribution"] / overall_worse) if material else np.nan
     table = table.drop(columns=["contribution"])
 
     flagged = table[table["flagged"] & (table["column"] != WEEK)].sort_values(
@@ -340,8 +342,14 @@ def metric_over_time(incident, result, column: str, value: str) -> pd.DataFrame:
     prod = incident.production
     if not ts_col or ts_col not in prod.columns or not prod[ts_col].notna().any():
         return pd.DataFrame()
-    period, periods = period_codes(prod[ts_col], grain(prod[ts_col]))
     inside = _mask(result, column, value)
+    freq = grain(prod[ts_col])
+    if freq == "D":
+        day, _ = period_codes(prod[ts_col], "D")
+        per_day = np.bincount(day[inside & (day >= 0) & incident.labelled.to_numpy()])
+        if len(per_day) and np.median(per_day) < 100:
+            freq = "W"  # too few labelled rows a day for a readable daily metric
+    period, periods = period_codes(prod[ts_col], freq)
     outcome = row_outcome(incident, prod)
     seed = int(incident.threshold("general", "seed"))
     frame = pd.DataFrame({"period": periods})
@@ -352,7 +360,7 @@ def metric_over_time(incident, result, column: str, value: str) -> pd.DataFrame:
                                              len(periods), seed)
         frame[f"{name}_rows"], frame[f"{name}_metric"] = n.astype(int), metric
         frame[f"{name}_ci_low"], frame[f"{name}_ci_high"] = lo, hi
-    frame.attrs["freq"] = grain(prod[ts_col])
+    frame.attrs["freq"] = freq
     return frame
 
 
@@ -393,3 +401,28 @@ def worst(result, n: int = 3) -> list[tuple[str, str]]:
         if (r.column, r.value) not in picked:
             picked.append((r.column, r.value))
     return picked[:n]
+
+
+def page_table(result, *, weeks: bool = False) -> pd.DataFrame:
+    """The segments table in the columns a reader needs (flagged first), for the page."""
+    table = result.to_df("segments") if "segments" in result.tables else pd.DataFrame()
+    if table.empty:
+        return table
+    t = table[(table["column"] == WEEK) == weeks]
+    fmt = "{:.3f}" if result.data["higher_is_better"] else "{:.4g}"
+
+    def interval(lo, hi):
+        return [f"[{fmt.format(a)}, {fmt.format(b)}]" if np.isfinite(a) else "–" for a, b in zip(lo, hi, strict=True)]
+
+    out = pd.DataFrame({"segment": [f"{c}={v}" for c, v in zip(t["column"], t["value"], strict=True)],
+                        "labelled rows": t["labelled_rows"], "production": t["metric"],
+                        "95% interval": interval(t["ci_low"], t["ci_high"]), "rest": t["rest_metric"],
+                        "gap to rest": t["gap"], "p (BH)": t["p_adjusted"]})
+    if not weeks:
+        out["reference"] = t["reference_metric"]
+        out["reference interval"] = interval(t["reference_ci_low"], t["reference_ci_high"])
+        out["share ref → prod"] = [f"{a:.1%} → {b:.1%}" if np.isfinite(a) else f"new → {b:.1%}"
+                                   for a, b in zip(t["reference_share"], t["production_share"], strict=True)]
+        out["share of gap"] = t["share_of_gap"]
+    out["flag"] = np.where(t["flagged"], "FLAGGED", np.where(t["tiny"], "too small", ""))
+    return out.reset_index(drop=True)

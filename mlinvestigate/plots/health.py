@@ -54,7 +54,8 @@ def latency(result, *, ax=None):
     expected = result.data["expected_latency_p95_ms"]
     if expected:
         ax.axhline(expected, color=REFERENCE, ls="--", lw=1.2, label=f"expected P95 ({expected:g} ms)")
-    ax.set_ylim(bottom=0)
+    top = np.nanmax(np.r_[daily["latency_p99_ms"].to_numpy(float), expected or 0, 1.0])
+    ax.set_ylim(0, 1.4 * top)  # room for the legend above the lines
     ax.legend(fontsize="small", loc="upper left", ncols=3)
     fig.autofmt_xdate()
     return fig
@@ -74,7 +75,9 @@ def failure_rates(result, *, ax=None):
         ax.fill_between(x, 100 * daily[f"{kind}_rate_low"], 100 * daily[f"{kind}_rate_high"], color=colour,
                         alpha=0.12)
         ax.axhline(100 * th[f"{kind}_rate"], color=colour, ls=":", lw=1, label=f"{kind} threshold")
-    ax.set_ylim(bottom=0)
+    top = np.nanmax(np.r_[100 * daily["error_rate_high"].to_numpy(float), 100 * daily["timeout_rate_high"].to_numpy(float),
+                          100 * th["error_rate"], 0.1])
+    ax.set_ylim(0, 1.3 * top)
     ax.legend(fontsize="small", loc="upper left", ncols=2)
     fig.autofmt_xdate()
     return fig

@@ -66,20 +66,24 @@ def segment_mix(result, column: str, *, top: int = 15, ax=None):
 
 
 def gap_contributions(result, *, top: int = 12, ax=None):
-    """Each segment's share of the overall gap (mix change × metric change), largest first."""
-    mix = result.to_df("mix").dropna(subset=["share_of_gap"])
-    t = mix.reindex(mix["share_of_gap"].abs().sort_values(ascending=False).index).head(top).iloc[::-1]
-    fig, ax = figure("Contribution of each segment to the overall gap", xlabel="share of the gap (%)",
-                     ylabel="segment", size=(7.5, 1.2 + 0.36 * max(len(t), 1)), ax=ax)
+    """Each segment's contribution to the change of the overall metric (mix change × metric
+    change), largest first; red makes production worse."""
+    mix = result.to_df("mix").dropna(subset=["gap_contribution"])
+    t = mix.reindex(mix["gap_contribution"].abs().sort_values(ascending=False).index).head(top).iloc[::-1]
+    higher = result.data["higher_is_better"]
+    unit = "percentage points" if higher else "target units"
+    fig, ax = figure(f"Contribution of each segment to the change in {result.data['metric']}",
+                     xlabel=f"worsening of the overall {result.data['metric']} ({unit})", ylabel="segment",
+                     size=(7.5, 1.2 + 0.36 * max(len(t), 1)), ax=ax)
     if len(t) == 0:
-        ax.text(0.5, 0.5, "no gap to attribute", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no reference to compare with", ha="center", va="center", transform=ax.transAxes)
         return fig
-    share = 100 * t["share_of_gap"].to_numpy(float)
-    ax.barh(np.arange(len(t)), share, color=np.where(share > 0, PRODUCTION, REFERENCE))
+    value = t["gap_contribution"].to_numpy(float) * (100 if higher else 1)
+    ax.barh(np.arange(len(t)), value, color=np.where(value > 0, PRODUCTION, REFERENCE))
     ax.set_yticks(np.arange(len(t)), [f"{plain(c)}={plain(v)}" for c, v in zip(t["column"], t["value"], strict=True)])
     ax.axvline(0, color=NEUTRAL, lw=1)
     ax.text(0.99, 0.02, "red: makes production worse · blue: makes it better\n"
-            "the shares of one column's segments add up to 100%", transform=ax.transAxes,
+            "the contributions of one column's segments add up to the overall change", transform=ax.transAxes,
             ha="right", va="bottom", fontsize="small", color=NEUTRAL)
     return fig
 

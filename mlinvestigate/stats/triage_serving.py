@@ -99,6 +99,18 @@ def chance_out_of_range(n_reference: int) -> float:
     return 2.0 / (n_reference + 1) if n_reference > 0 else 1.0
 
 
+def out_of_range_p(k: int, m: int, n_reference: int) -> float:
+    """p-value of ``k`` or more of ``m`` new values outside the range of ``n_reference`` values
+    from the same distribution.
+
+    The share a given reference range leaves out is itself random (``Beta(2, n - 1)``: a small
+    sample's range may be narrow by luck), so the count is beta-binomial, not binomial.
+    """
+    if m == 0 or n_reference < 2:
+        return 1.0
+    return float(stats.betabinom.sf(k - 1, m, 2, n_reference - 1))
+
+
 def chance_unseen(reference_counts) -> float:
     """Good–Turing estimate of the share of new values falling in categories reference never saw:
     the share of reference values whose category occurs exactly once."""
