@@ -313,7 +313,8 @@ def _finding(incident, table, flagged, culprits, pattern, overall_ref, overall_p
         parts.append(f"in reference it scored {_fmt(incident, top.reference_metric)}"
                      + (", already worse than the rest there" if top.bad_in_reference else ""))
     if np.isfinite(top.share_of_gap):
-        parts.append(f"it accounts for {min(max(top.share_of_gap, 0), 9.99):.0%} of the overall gap")
+        parts.append("it accounts for the whole overall gap" if top.share_of_gap >= 0.995
+                     else f"it accounts for {max(top.share_of_gap, 0):.0%} of the overall gap")
     summary = "; ".join(parts)
     if len(flagged) > 1:
         summary += f". Also worse: {', '.join(culprits[1:4])}" + (" …" if len(culprits) > 4 else "")

@@ -14,7 +14,7 @@ def period_codes(ts: pd.Series, freq: str = "D") -> tuple[np.ndarray, pd.Datetim
     if freq not in ("D", "W"):
         raise ValueError(f"freq must be 'D' or 'W', got {freq!r}")
     day = ts.dt.floor("D")
-    start = day - pd.to_timedelta(day.dt.weekday, unit="D") if freq == "W" else day
+    start = day - pd.to_timedelta(day.dt.day_of_week, unit="D") if freq == "W" else day
     if start.notna().sum() == 0:
         return np.full(len(ts), -1, dtype=np.int64), pd.DatetimeIndex([])
     step = pd.Timedelta(days=7 if freq == "W" else 1)
