@@ -247,7 +247,7 @@ def run(incident, **options) -> Result:
             fair["confidence_based"] = conf["estimate"]
 
     biased_labels = any(k == "biased_labels" for k, _ in reasons)
-    if incident.is_classification and n_lab:
+    if incident.is_classification and n_lab >= incident.threshold(CHECK, "min_labels"):
         artefact = _balance_artefact(incident, metrics, tables["class_balance"], gap_limit)
         evidence["class_balance"] = artefact
         # with biased labels the labelled rows' class mix says how labels were chosen, not the traffic
@@ -265,33 +265,43 @@ def run(incident, **options) -> Result:
 
 
 def _balance_artefact(incident, metrics: pd.DataFrame, balance: pd.DataFrame, gap_limit: float) -> dict:
-    """Do accuracy and balanced accuracy tell different stories while the class shares moved?"""
+    """Do accuracy and balanced accuracy tell different stories while the class shares moved?
+
+    Each part must be real, not noise: the class share moved beyond its 95% interval, and the
+    metric change said to matter has intervals on the two sides that do not overlap.
+    """
+    m = metrics.set_index(["set", "metric"])
+    needed = [(s, k) for s in ("reference", "production") for k in ("accuracy", "balanced_accuracy")]
+    if any(key not in m.index for key in needed):
+        return {}
+    n_ref, n_prod = m.loc[("reference", "accuracy"), "rows"], m.loc[("production", "accuracy"), "rows"]
     shift = (balance["production_labels"] - balance["reference_labels"]).abs()
-    moved = float(shift.max()) if len(shift) and shift.notna().any() else 0.0
-    value = metrics.set_index(["set", "metric"])["value"]
-    try:
-        d_acc = value["reference", "accuracy"] - value["production", "accuracy"]
-        d_bal = value["reference", "balanced_accuracy"] - value["production", "balanced_accuracy"]
-    except KeyError:
-        return {"class_share_change": moved}
-    rows = metrics.set_index(["set", "metric"])["rows"]
-    ref_n, prod_n = rows["reference", "accuracy"], rows["production", "accuracy"]
-    lo, hi = difference_ci(value["reference", "accuracy"] * ref_n, ref_n, value["production", "accuracy"] * prod_n,
-                           prod_n)
-    acc_gap_real = bool(lo > 0 or hi < 0)
-    out = {"class_share_change": moved, "accuracy_change": float(-d_acc),
-           "balanced_accuracy_change": float(-d_bal), "misleading": False}
-    if moved < incident.threshold(CHECK, "class_balance_change"):
+    i = int(shift.fillna(0).to_numpy().argmax())
+    moved = float(shift.iloc[i]) if shift.notna().any() else 0.0
+    lo, hi = difference_ci(balance["production_labels"].iloc[i] * n_prod, n_prod,
+                           balance["reference_labels"].iloc[i] * n_ref, n_ref)
+    shares_moved = moved >= incident.threshold(CHECK, "class_balance_change") and (lo > 0 or hi < 0)
+
+    def change(metric):
+        ref, prod = m.loc[("reference", metric)], m.loc[("production", metric)]
+        real = prod["ci_high"] < ref["ci_low"] or prod["ci_low"] > ref["ci_high"]
+        return float(prod["value"] - ref["value"]), bool(real)
+
+    d_acc, acc_real = change("accuracy")
+    d_bal, bal_real = change("balanced_accuracy")
+    out = {"class_share_change": moved, "accuracy_change": d_acc, "balanced_accuracy_change": d_bal,
+           "misleading": False}
+    if not shares_moved:
         return out
-    if abs(d_acc) >= gap_limit and acc_gap_real and abs(d_bal) < gap_limit:
+    if abs(d_acc) >= gap_limit and acc_real and abs(d_bal) < gap_limit:
         out["misleading"] = True
         out["sentence"] = (f"class shares moved by up to {moved:.0%} between reference and labelled production; "
-                           f"accuracy changed by {-d_acc:+.3f} but balanced accuracy (every class weighted alike) only "
-                           f"by {-d_bal:+.3f}, so the accuracy gap is mostly the class mix: compare balanced accuracy")
-    elif abs(d_bal) >= gap_limit and abs(d_acc) < gap_limit:
+                           f"accuracy changed by {d_acc:+.3f} but balanced accuracy (every class weighted alike) only "
+                           f"by {d_bal:+.3f}, so the accuracy gap is mostly the class mix: compare balanced accuracy")
+    elif -d_bal >= gap_limit and bal_real and abs(d_acc) < gap_limit:
         out["misleading"] = True
-        out["sentence"] = (f"class shares moved by up to {moved:.0%}; accuracy changed by only {-d_acc:+.3f} while "
-                           f"balanced accuracy changed by {-d_bal:+.3f}: accuracy hides a drop on the rarer class, "
+        out["sentence"] = (f"class shares moved by up to {moved:.0%}; accuracy changed by only {d_acc:+.3f} while "
+                           f"balanced accuracy fell by {-d_bal:.3f}: accuracy hides a drop on the rarer class, "
                            "compare balanced accuracy")
     return out
 
