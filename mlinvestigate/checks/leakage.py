@@ -28,7 +28,8 @@ A feature is a **leak** (a culprit) when
    regression), or ``share_of_full_model`` of the model's skill when the model logs a score — and
    that is *confirmed*: it collapses live (power drops by at least ``collapse`` with a bootstrap
    interval above zero, and all the way to chance when only the share made it implausible), or it
-   nearly determines the target (information ≥ ``target_function``),
+   nearly determines the target (information ≥ ``target_function``) and production labels do not
+   show it holding up live,
    or production has no labels to test it and even the lower end of its offline interval is
    above the power threshold; or
 3. it is identifier-like (≥ 95% distinct values, ordered like the rows) and predicts the target
@@ -233,13 +234,15 @@ def _judge(incident, table: pd.DataFrame, context: dict, available: dict) -> pd.
         dominant = (context["model_is_score"] and np.isfinite(r.share_of_model)
                     and r.share_of_model >= th["share_of_full_model"])
         implausible = strong or dominant
+        holds = bool(np.isfinite(r.drop_high) and r.drop_high < th["collapse"])
         f = {"late": bool(np.isfinite(late) and late > 0),
              # Dominance alone is relative to the model, so it needs a collapse all the way to chance.
              "collapsed": bool(implausible and np.isfinite(r.drop) and r.drop >= th["collapse"]
                                and np.isfinite(r.drop_low) and r.drop_low > 0
                                and (strong or r.production_low <= chance)),
+             # A feature that holds up on labelled production rows is not what broke live.
              "function": bool(implausible and np.isfinite(r.information)
-                              and r.information >= th["target_function"]),
+                              and r.information >= th["target_function"] and not holds),
              "unconfirmed": bool(implausible and not context["live"] and np.isfinite(r.reference_low)
                                  and r.reference_low >= power_thr),
              "identifier": bool(np.isfinite(r.unique_share) and r.unique_share >= IDENTIFIER_UNIQUE
@@ -252,7 +255,6 @@ def _judge(incident, table: pd.DataFrame, context: dict, available: dict) -> pd.
             ("unconfirmed", "implausibly strong offline; no production labels to check it live"),
             ("identifier", "identifier-like column (unique, ordered like the rows) that predicts the target"))
             if f[key]]
-        holds = np.isfinite(r.drop_high) and r.drop_high < th["collapse"]
         if why:
             status = "leak"
         elif implausible and holds:
@@ -345,15 +347,17 @@ def run(incident, *, n_resamples: int = 200) -> Result:
                    "holds live; more production labels would settle it.")
     else:
         verdict, severity, strength = "clear", "info", 0.0
-        if len(table) and np.isfinite(table["reference"].iloc[0]):
+        held = table[table["status"] == "holds live"]
+        if len(held):
+            top = held.iloc[0]
+            summary = (f"No feature leaks: {top['feature']} is implausibly strong offline ({metric_label} "
+                       f"{top['reference']:.3f}) but just as strong on labelled production rows "
+                       f"({top['production']:.3f}), which a leak would not be.")
+        elif len(table) and np.isfinite(table["reference"].iloc[0]):
             top = table.iloc[0]
             model_part = (f" against the model's {model_ref:.3f}" if np.isfinite(model_ref) else "")
             summary = (f"No feature is implausibly strong offline: the strongest alone, {top['feature']}, "
                        f"reaches {metric_label} {top['reference']:.3f}{model_part}.")
-            held = table[table["status"] == "holds live"]
-            if len(held):
-                summary += (f" {', '.join(held['feature'])} {'is' if len(held) == 1 else 'are'} very strong "
-                            "but just as strong in production, which a leak would not be.")
         else:
             summary = "No feature could be assessed for leakage (no usable feature values or labels)."
 

@@ -83,13 +83,14 @@ def _keys(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
     return text(a), text(b)
 
 
-def _describe(p: dict, feature: str) -> str:
-    """The pattern in words."""
+def _describe(p: dict, ftype: str) -> str:
+    """The pattern in words (datetime differences are in seconds)."""
     kind = p["pattern"]
     if kind == "scale":
         return f"served = {p['factor']:g} × offline (a unit change)"
     if kind == "offset":
-        return f"served = offline {'+' if p['offset'] >= 0 else '−'} {abs(p['offset']):g}"
+        unit = " s" if ftype == "datetime" else ""
+        return f"served = offline {'+' if p['offset'] >= 0 else '−'} {abs(p['offset']):g}{unit}"
     if kind == "capped":
         return f"served = min(offline, {p['cap']:g}): capped at {p['cap']:g}"
     if kind == "floored":
@@ -286,7 +287,7 @@ def run(incident) -> Result:
         rows.append({"feature": f, "type": ftype, "rows": c["rows"], "exact_match_rate": c["exact_match_rate"],
                      "match_rate": c["match_rate"], "mismatch_rate": c["mismatch_rate"],
                      "mismatch_low": float(lo), "mismatch_high": float(hi), "skewed": skewed,
-                     "pattern": pattern["pattern"], "description": _describe(pattern, f),
+                     "pattern": pattern["pattern"], "description": _describe(pattern, ftype),
                      "served_missing": c["served_missing"], "offline_missing": c["offline_missing"], **diffs})
         patterns[f] = pattern
         if skewed:
