@@ -191,6 +191,17 @@ def test_strong_drifted_or_skewed_features_are_not_leaks(tmp_path, edit):
     assert f.culprits == []
 
 
+def test_implausibly_strong_feature_that_holds_live_is_clear(tmp_path):
+    """A feature nearly determining the target on both sides did not break production: clear."""
+    rng = np.random.default_rng(19)
+    ref, prod = fraud_frame(rng, 3000), fraud_frame(rng, 3000)
+    for df in (ref, prod):
+        df["status_code"] = df["label"] * 2 + 1
+    f = leakage.run(make_incident(tmp_path, ref, prod)).finding
+    assert f.verdict == "clear" and "status_code" in f.summary
+    assert f.evidence["features"]["status_code"]["status"] == "holds live"
+
+
 def test_value_known_after_prediction_time(tmp_path):
     """available_at later than the timestamp in some rows is a leak, with its share."""
     rng = np.random.default_rng(12)
