@@ -172,7 +172,9 @@ def test_no_production_labels_estimates_from_the_score(tmp_path):
     spec = tiny_incident(tmp_path, rows=2000, prod_edit=labelled(lambda df, rng: np.zeros(len(df), bool)))
     result = measurement.run(load_incident(spec))
     assert result.finding.verdict == "inconclusive"
-    assert "estimate" in result.to_df("estimates").iloc[-1]["estimate"] or len(result.to_df("estimates")) >= 2
+    assert "no labelled rows" in result.finding.summary
+    assert "From the calibrated score" in result.finding.summary
+    assert result.to_df("estimates")["estimate"].iloc[-1].startswith("production, all rows (from the score")
 
 
 def test_multiclass_string_labels_and_no_score(tmp_path):

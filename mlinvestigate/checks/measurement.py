@@ -356,9 +356,10 @@ def _finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, m
         conf = evidence.get("confidence_estimate") or {}
         est = (f" From the calibrated score, production {metric} is estimated at {f(conf['estimate'])}."
                if conf.get("calibrated") and "estimate" in conf else "")
+        have = (f"only {n_lab:,} labelled rows (fewer than {min_labels:.0f}), too few to judge the gap"
+                if n_lab else "no labelled rows, so the gap cannot be measured")
         return Finding(CHECK, "inconclusive", "warning",
-                       f"Production has only {n_lab:,} labelled rows (fewer than {min_labels:.0f}), too few to "
-                       f"judge the gap; label more production rows.{est}", [], evidence)
+                       f"Production has {have}; label more production rows.{est}", [], evidence)
     bias = evidence.get("labelling")
     fairness = (f" (a fair sample: labelled and unlabelled rows look alike, AUC {bias['auc']:.2f})"
                 if bias and np.isfinite(bias["auc"]) else " (every production row has a label)" if coverage == 1 else "")
