@@ -62,8 +62,10 @@ def _values(s: pd.Series, ftype: str) -> np.ndarray:
         if not pd.api.types.is_datetime64_any_dtype(s):
             s = pd.to_datetime(s, errors="coerce", utc=True).dt.tz_convert(None)
         return as_numbers(s) / 1e9
-    out = s.astype(object).to_numpy()
-    return np.array([None if pd.isna(v) else str(v) for v in out], dtype=object)
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        names = np.append(s.cat.categories.astype(str).to_numpy(dtype=object), None)
+        return names[s.cat.codes.to_numpy()]  # code -1 (missing) picks the trailing None
+    return s.astype("string").to_numpy(dtype=object, na_value=None)
 
 
 def _keys(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -240,8 +242,10 @@ def run(incident) -> Result:
     o_keys = pd.Index(k_off[k_off.notna()].drop_duplicates())
     p_first = ~k_prod.duplicated() & k_prod.notna()
     o_first = ~k_off.duplicated() & k_off.notna()
-    served = prod[p_first.to_numpy()].set_axis(pd.Index(k_prod[p_first]), axis=0)
-    recomputed = offline[o_first.to_numpy()].set_axis(pd.Index(k_off[o_first]), axis=0)
+    compared = [f for f in incident.features if f in offline.columns]
+    not_in_offline = [f for f in incident.features if f not in offline.columns]
+    served = prod.loc[p_first.to_numpy(), incident.features].set_axis(pd.Index(k_prod[p_first]), axis=0)
+    recomputed = offline.loc[o_first.to_numpy(), compared].set_axis(pd.Index(k_off[o_first]), axis=0)
     common = p_keys.intersection(o_keys)
     unjoined_p = p_keys.difference(o_keys)
     unjoined_o = o_keys.difference(p_keys)
@@ -260,8 +264,6 @@ def run(incident) -> Result:
          "share of the file": unjoined["unjoined_offline"] / max(len(offline), 1),
          "example ids": ", ".join(map(str, list(unjoined_o[:5])))}])
 
-    compared = [f for f in incident.features if f in recomputed.columns]
-    not_in_offline = [f for f in incident.features if f not in recomputed.columns]
     if len(common) < MIN_JOINED or not compared:
         why = (f"only {len(common)} of {n_prod} production rows joined serving.offline on {ident}; check that "
                "columns.id names the same key in both files" if len(common) < MIN_JOINED
