@@ -88,6 +88,8 @@ def class_balance(incident) -> pd.DataFrame:
         counts = np.bincount(codes[codes >= 0], minlength=len(classes))
         total = (codes >= 0).sum()
         out[name] = counts / total if total else np.nan
+        if name.endswith("labels"):
+            out[f"{name}_low"], out[f"{name}_high"] = wilson(counts, np.full(len(classes), total))
     return out
 
 

@@ -76,7 +76,8 @@ def label_coverage(result, *, ax=None):
 
 
 def class_balance(result, *, top: int = 15, ax=None):
-    """Class shares: labels (solid) and predictions (hatched) in reference (blue) and production (red)."""
+    """Class shares: labels (solid, with 95% intervals) and predictions (hatched) in reference
+    (blue) and production (red)."""
     t = result.to_df("class_balance").head(top)
     fig, ax = figure("Class balance", xlabel="class", ylabel="share of rows (%)",
                      size=(max(6.0, 1.5 + 1.1 * len(t)), 3.8), ax=ax)
@@ -88,6 +89,11 @@ def class_balance(result, *, top: int = 15, ax=None):
     for i, (col, colour, hatch, label) in enumerate(bars):
         ax.bar(x + (i - 1.5) * 0.2, 100 * t[col].fillna(0), width=0.2, color="white" if hatch else colour,
                edgecolor=colour, hatch=hatch, label=label)
+        if f"{col}_low" in t:  # 95% Wilson intervals of the label shares
+            v = 100 * t[col].to_numpy(float)
+            ax.errorbar(x + (i - 1.5) * 0.2, v, yerr=[np.maximum(v - 100 * t[f"{col}_low"], 0),
+                                                      np.maximum(100 * t[f"{col}_high"] - v, 0)],
+                        fmt="none", color="black", capsize=2, lw=1)
     ax.set_xticks(x, [plain(c) for c in t["class"]])
     ax.legend(fontsize="small")
     return fig
