@@ -103,7 +103,7 @@ def risk(df: pd.DataFrame) -> np.ndarray:
             + CATEGORY_RISK[df["_mc"].to_numpy()] + DEVICE_RISK[df["_dev"].to_numpy()]
             + COUNTRY_RISK[df["_co"].to_numpy()]
             + 1.6 * new_account * expit(1.6 * (la - 4.5)) + 1.0 * night * web
-            + 1.0 * expit(n7 - 10) * expit(ld - 4) - 6.0 * travel)
+            + 1.0 * expit(n7 - 10) * expit(ld - 4) - 5.3 * travel)
 
 
 def fraud_probability(df: pd.DataFrame) -> np.ndarray:
