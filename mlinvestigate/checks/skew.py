@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..data import sample_rows
 from ..findings import Finding, Result
@@ -183,23 +184,30 @@ def _impact(incident, served: pd.DataFrame, offline: pd.DataFrame, culprits: lis
         if c not in offline.columns:
             off[c] = srv[c]
 
+    try:
+        # One thread: OpenMP tree ensembles predict ~10× slower when the cores are shared.
+        with threadpool_limits(1):
+            return _flips(incident, model, status, srv, off, columns, culprits)
+    except Exception as exc:  # noqa: BLE001 - the model may reject these inputs; say so instead of failing
+        return {"available": False, "reason": f"the model could not score the joined rows: {exc}"}
+
+
+def _flips(incident, model, status, srv: pd.DataFrame, off: pd.DataFrame, columns: list[str],
+           culprits: list[str]) -> dict:
     def changed(a, b) -> np.ndarray:
         if incident.kind == "regression":
             a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
             return ~np.isclose(a, b, rtol=1e-6, atol=1e-9)
         return np.asarray(a, dtype=object) != np.asarray(b, dtype=object)
 
-    try:
-        base = model.predict(off)
-        flips = changed(base, model.predict(srv))
-        per_feature = {}
-        for f in culprits:
-            if f in columns:
-                mixed = off.copy()
-                mixed[f] = srv[f].to_numpy()
-                per_feature[f] = float(changed(base, model.predict(mixed)).mean())
-    except Exception as exc:  # noqa: BLE001 - the model may reject these inputs; say so instead of failing
-        return {"available": False, "reason": f"the model could not score the joined rows: {exc}"}
+    base = model.predict(off)
+    flips = changed(base, model.predict(srv))
+    per_feature = {}
+    for f in culprits:
+        if f in columns:
+            mixed = off.copy()
+            mixed[f] = srv[f].to_numpy()
+            per_feature[f] = float(changed(base, model.predict(mixed)).mean())
     lo, hi = wilson(flips.sum(), len(flips))
     return {"available": True, "reason": status.reason, "rows_scored": int(len(flips)),
             "flips": int(flips.sum()), "flip_share": float(flips.mean()), "flip_ci": [float(lo), float(hi)],
