@@ -218,12 +218,12 @@ def _model_evidence(incident, has_versions: bool):
             "actual_sha256": status.actual_sha256, "checksum_matches": status.checksum_matches,
             "loaded": False, "reason": status.reason}
     if status.path is None or not status.trusted:
-        return info, pd.DataFrame(), None
+        return info, pd.DataFrame()
     try:
         model = load_model(incident)
     except Exception as exc:  # noqa: BLE001 - a file that does not load is evidence, not a crash
         info["reason"] = f"the file could not be loaded: {type(exc).__name__}: {exc}"
-        return info, pd.DataFrame(), None
+        return info, pd.DataFrame()
     info["loaded"] = True
     n = int(incident.threshold("general", "sample_rows"))
     seed = int(incident.threshold("general", "seed"))
@@ -238,7 +238,7 @@ def _model_evidence(incident, has_versions: bool):
     info["rescore_problems"] = problems
     info["rescored_rows"] = {role: int(min(n, df[incident.prediction].notna().sum()))
                              for role, df in (("production", incident.production), ("reference", incident.reference))}
-    return info, (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), model
+    return info, (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame())
 
 
 def run(incident, **options) -> Result:
@@ -257,7 +257,7 @@ def run(incident, **options) -> Result:
         versions = version_text(incident.production[col])
         expected, why_expected = _expected_version(incident, versions)
         versions_table, over_time = _version_tables(incident, versions, expected)
-    model_info, rescored, _ = _model_evidence(incident, has_versions)
+    model_info, rescored = _model_evidence(incident, has_versions)
 
     evidence: dict = {"expected_version": expected, "expected_version_from": why_expected,
                       "model_file": model_info}
