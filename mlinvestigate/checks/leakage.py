@@ -218,6 +218,12 @@ def feature_table(incident, *, n_resamples: int = 200) -> tuple[pd.DataFrame, di
     return table, context
 
 
+_COLUMNS = ["feature", "type", "reference", "reference_low", "reference_high", "information", "production",
+            "production_low", "production_high", "drop", "drop_low", "drop_high", "mutual_information",
+            "mi_share", "skill", "share_of_model", "unique_share", "monotonicity", "status", "reasons",
+            "confirmed", "late", "collapsed", "function", "unconfirmed", "identifier"]
+
+
 def _judge(incident, table: pd.DataFrame, context: dict, available: dict) -> pd.DataFrame:
     """Add ``status`` (leak / suspicious / holds live / "") and ``reasons`` to the feature table."""
     kind = incident.kind
@@ -296,7 +302,7 @@ def run(incident, *, n_resamples: int = 200) -> Result:
         table = table.sort_values(["reference", "feature"], ascending=[False, True], na_position="last",
                                   ignore_index=True)
     else:
-        table, context = pd.DataFrame(columns=["feature", "reference", "status", "reasons", "confirmed"]), {
+        table, context = pd.DataFrame(columns=_COLUMNS), {
             "live": False, "model_reference": np.nan, "model_production": np.nan, "model_is_score": False,
             "reference_rows": 0, "production_rows": 0, "reference_total": 0, "production_total": 0}
 
@@ -358,8 +364,13 @@ def run(incident, *, n_resamples: int = 200) -> Result:
             model_part = (f" against the model's {model_ref:.3f}" if np.isfinite(model_ref) else "")
             summary = (f"No feature is implausibly strong offline: the strongest alone, {top['feature']}, "
                        f"reaches {metric_label} {top['reference']:.3f}{model_part}.")
+        elif not incident.features:
+            verdict = "skipped"
+            summary = ("Leakage needs features: production and reference share no feature column "
+                       "(check columns.features in the spec).")
         else:
-            summary = "No feature could be assessed for leakage (no usable feature values or labels)."
+            verdict, severity = "inconclusive", "warning"
+            summary = "No feature could be assessed for leakage: too few labelled reference rows or classes."
 
     flagged = table[table["status"] != ""]
     columns = ["reference", "reference_low", "reference_high", "production", "production_low",

@@ -21,6 +21,11 @@ def power_chart(result, *, top: int = 25):
     label = d["metric_label"]
     shown = table[np.isfinite(table["reference"].astype(float))].head(top).iloc[::-1]
     n = max(len(shown), 1)
+    if shown.empty:
+        fig, ax = figure("What one feature alone knows about the target", xlabel=f"{label} (unitless)",
+                         ylabel="feature", size=(8.5, 2.2))
+        ax.text(0.5, 0.5, "no feature could be assessed", ha="center", va="center", transform=ax.transAxes)
+        return fig
     fig, ax = figure(f"What one feature alone knows about the target (top {len(shown)} features)",
                      xlabel=f"{label} of a one-feature model (unitless; chance = {d['chance']:g}, perfect = 1)",
                      ylabel="feature", size=(10.5, 2.2 + 0.36 * n))
