@@ -524,7 +524,10 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
             blame(row["source"])
         ratios.append(float(flagged["effect"].max()))
         top = flagged.iloc[0]
-        text = f"label source {top['source']} ({top['side']}) disagrees with the rest"
+        new = ""
+        if top["source"] in new_sources and prod_src is not None:
+            new = f", new in production with {np.mean(prod_src == top['source']):.0%} of its labels"
+        text = f"label source {top['source']} ({top['side']}{new}) disagrees with the rest"
         if pd.notna(top.get("agreement_vs_rest")):
             text += (f": it agrees with the model on {top['agreement']:.0%} of rows, "
                      f"{-top['agreement_vs_rest']:.0%} below the other sources")

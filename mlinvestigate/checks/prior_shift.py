@@ -26,6 +26,10 @@ MIN_LABELLED = 30
 N_RESAMPLES = 200
 
 
+def _sample_size(incident) -> int:
+    return int(incident.threshold("general", "sample_rows"))
+
+
 def class_codes(values: pd.Series, classes: list) -> np.ndarray:
     """Codes ``0 .. len(classes) - 1`` of ``values`` in ``classes``; -1 for missing or unknown values."""
     return pd.Categorical(values.astype(object).where(values.notna(), None),
@@ -132,6 +136,10 @@ def _classification(incident, cost_ratio: float) -> Result:
     else:
         evidence["expected_accuracy"] = _multiclass_accuracy(ref_y, ref_pred, k, ref_shares, prod_shares)
 
+    if len(prod) > _sample_size(incident) or len(ref) > _sample_size(incident):
+        notes.append(f"The score-mixture check, the re-weighted probabilities and the threshold explorer use "
+                     f"seeded samples of at most {_sample_size(incident):,} rows a side; class shares, BBSE, EM and the "
+                     "threshold curves use every row.")
     if fit.get("violated"):
         notes.append("The production outputs are not a re-weighted mix of the reference classes' outputs "
                      f"(distance {fit['distance']:.2f}): something other than the class balance moved "
@@ -153,8 +161,8 @@ def _classification(incident, cost_ratio: float) -> Result:
                    if binary else f"the model's outputs imply shares close to reference ({_METHOD_NAMES[trusted.method]})")
         finding = Finding(CHECK, "inconclusive", "info",
                           f"The labels moved but the traffic did not: {rates}, while {outputs}. A change "
-                          "in how labels are given (see the labels check) explains this better than a "
-                          "prior shift.", [], evidence)
+                          "in how labels are given, or in what they mean, explains this better than a "
+                          "prior shift (see the labels check).", [], evidence)
     else:
         target = incident.target
         ordered = moved.sort_values("abs_change", ascending=False)["class"]
@@ -179,8 +187,8 @@ def _label_shift_fit(incident, estimates, trusted, ref_y, pos, seed) -> dict:
     prod_s = pd.to_numeric(incident.production[score], errors="coerce").to_numpy(float)
     ok = np.isfinite(ref_s) & (ref_y >= 0)
     prod_s = prod_s[np.isfinite(prod_s)]
-    if len(prod_s) > 200_000:
-        prod_s = np.random.default_rng(seed).choice(prod_s, 200_000, replace=False)
+    if len(prod_s) > _sample_size(incident):
+        prod_s = np.random.default_rng(seed).choice(prod_s, _sample_size(incident), replace=False)
     distance = sp.mixture_distance(ref_s[ok], ref_y[ok] == pos, prod_s, float(trusted.prior[pos]))
     # two-sample KS critical value at 5%, with the reference side counted by its rarer class
     n_ref = min(int((ref_y[ok] == pos).sum()), int((ref_y[ok] != pos).sum()))
@@ -412,7 +420,7 @@ def _consequences(incident, ref_is_pos, ref_labelled, ref_pred_pos, prod, ref_ra
                          **{m: float(v[i]) for m, v in curves[name].items()}})
     table = pd.DataFrame(rows)
     reweighted, reweighted_data = _reweighted(incident, prod, ref_rate, prod_rate, current, calibration, seed)
-    sample = sample_rows(pd.DataFrame({"s": ref_s[ok], "y": ref_is_pos[ok]}), 200_000, seed=seed)
+    sample = sample_rows(pd.DataFrame({"s": ref_s[ok], "y": ref_is_pos[ok]}), _sample_size(incident), seed=seed)
     return {
         "tables": {"operating_points": table, **({"reweighted": reweighted} if reweighted is not None else {})},
         "data": {"grid": grid, "curves": curves, "current_threshold": current,
@@ -442,7 +450,8 @@ def _reweighted(incident, prod, ref_rate, prod_rate, threshold, calibration, see
     s = s[np.isfinite(s)]
     if len(s) == 0:
         return None, {}
-    s = np.random.default_rng(seed).choice(s, 200_000, replace=False) if len(s) > 200_000 else s
+    n = _sample_size(incident)
+    s = np.random.default_rng(seed).choice(s, n, replace=False) if len(s) > n else s
     base = calibration.apply(s) if calibration is not None else s
     adjusted = sp.prior_adjusted(base, ref_rate, prod_rate)
     rows = []
@@ -486,8 +495,8 @@ def _regression(incident) -> Result:
                 "reference_median": float(np.median(ref_t)), "production_median": float(np.median(prod_t)),
                 "estimated": False, "labelled_rows": len(prod_t)}
     seed = int(incident.threshold("general", "seed"))
-    data = {"reference": sample_rows(pd.DataFrame({"t": ref_t}), 200_000, seed=seed)["t"].to_numpy(),
-            "production": sample_rows(pd.DataFrame({"t": prod_t}), 200_000, seed=seed)["t"].to_numpy()}
+    data = {"reference": sample_rows(pd.DataFrame({"t": ref_t}), _sample_size(incident), seed=seed)["t"].to_numpy(),
+            "production": sample_rows(pd.DataFrame({"t": prod_t}), _sample_size(incident), seed=seed)["t"].to_numpy()}
     described = (f"PSI {psi_value:.2f}, KS {ks_stat:.2f}; median {np.median(ref_t):.4g} → "
                  f"{np.median(prod_t):.4g}")
     if detected:
