@@ -162,9 +162,11 @@ def draw_by_class(rng: np.random.Generator, n: int, start: pd.Timestamp, shares:
         batch["_y"] = labeller(rng, batch)
         for k in quota:
             if have[k] < quota[k]:
-                part = batch[batch["_y"].to_numpy() == k].iloc[: quota[k] - have[k]]
-                kept[k].append(part)
-                have[k] += len(part)
+                rows = np.flatnonzero(batch["_y"].to_numpy() == k)
+                if len(rows) > quota[k] - have[k]:  # a random subset, spread over the whole period
+                    rows = np.sort(rng.choice(rows, quota[k] - have[k], replace=False))
+                kept[k].append(batch.iloc[rows])
+                have[k] += len(rows)
     out = pd.concat([p for parts in kept.values() for p in parts], ignore_index=True)
     out = out.sort_values("event_time", kind="stable", ignore_index=True)
     return out
