@@ -95,6 +95,9 @@ def test_scenario_validates_and_loads(name, scenario, loaded):
     assert ref_t.min() >= pd.Timestamp("2026-09-01") and ref_t.max() < pd.Timestamp("2026-09-29")
     assert prod_t.min() >= pd.Timestamp("2026-10-12") and prod_t.max() < pd.Timestamp("2026-11-09")
     assert (inc.production["event_time"].dt.hour == inc.production["hour"]).all()
+    for t in (ref_t, prod_t):  # an even daily volume over all 28 days
+        daily = t.dt.floor("D").value_counts()
+        assert len(daily) == 28 and daily.min() > 0.6 * ROWS / 28 and daily.max() < 1.4 * ROWS / 28
     assert {"latency_ms", "status"} <= set(inc.production.columns)
     assert not {"latency_ms", "status"} & set(inc.reference.columns)
     expected_kind = ("regression" if "regression" in name else "multiclass" if "multiclass" in name
