@@ -66,6 +66,15 @@ def shared_codes(ref: pd.Series, prod: pd.Series) -> tuple[np.ndarray, np.ndarra
             and ref.cat.categories.equals(prod.cat.categories)):
         return (ref.cat.codes.to_numpy().astype(np.intp), prod.cat.codes.to_numpy().astype(np.intp),
                 list(ref.cat.categories))
+    if all(pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) for s in (ref, prod)):
+        # class labels stored as numbers: codes from the sorted distinct values, no text round trip
+        values = [s.to_numpy(dtype=np.float64, na_value=np.nan) for s in (ref, prod)]
+        cats, inverse = np.unique(np.concatenate(values), return_inverse=True)
+        inverse = inverse.astype(np.intp)
+        missing = np.isnan(cats)
+        inverse[missing[inverse]] = -1
+        labels = [int(c) if float(c).is_integer() else float(c) for c in cats[~missing]]
+        return inverse[:len(values[0])], inverse[len(values[0]):], labels
     texts = [_as_text(s) for s in (ref, prod)]
     cats = sorted(set(texts[0].dropna().unique()) | set(texts[1].dropna().unique()), key=str)
     dtype = pd.CategoricalDtype(cats)
@@ -394,14 +403,17 @@ def run(incident, *, domain: bool = True) -> Result:
         return Result(skipped(CHECK, "There are no features to compare: list them under "
                                      "columns.features in the spec."))
     types = dict(incident.feature_types)
-    stats = univariate(incident.reference, incident.production, types, min_share=th["min_category_share"])
-    table = features_table(stats, types, th)
     outputs = output_kinds(incident)
-    out_stats = univariate(incident.reference, incident.production, outputs,
-                           min_share=th["min_category_share"]) if outputs else {}
+    # The classifier fits in a thread of its own while the columns are sorted: both spend their
+    # time in compiled code that releases the GIL, so they share the cores.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fitting = pool.submit(domain_classifier, incident) if domain else None
+        stats = univariate(incident.reference, incident.production, types, min_share=th["min_category_share"])
+        out_stats = univariate(incident.reference, incident.production, outputs,
+                               min_share=th["min_category_share"]) if outputs else {}
+        dc = fitting.result() if fitting is not None else None
+    table = features_table(stats, types, th)
     out_table = features_table(out_stats, outputs, th).rename(columns={"feature": "output"})
-
-    dc = domain_classifier(incident) if domain else None
     dom = _domain_evidence(dc, th)
     culprits = list(table.loc[table["drifted"], "feature"])
     if not culprits and dom.get("detected"):
