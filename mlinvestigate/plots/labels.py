@@ -28,7 +28,9 @@ def issue_rates(result):
     ax.bar(x + 0.2, table["expected_rate"].to_numpy(float) * 100, width=0.38, color=colours, alpha=0.35,
            hatch="//", edgecolor="#555555", label="expected from the model's own uncertainty")
     ax.set_xticks(x, [f"{s}\n({n:,} rows)" for s, n in zip(table["side"], table["rows"], strict=True)])
-    ax.legend(loc="upper left", fontsize="small")
+    top = np.nanmax(np.r_[table["ci_high"].to_numpy(float), table["expected_rate"].to_numpy(float), 0.01]) * 100
+    ax.set_ylim(0, top * 1.4)  # room for the legend above the bars
+    ax.legend(loc="upper center", ncols=2, fontsize="small")
     return fig
 
 
