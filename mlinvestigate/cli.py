@@ -160,8 +160,10 @@ def scenarios_list() -> None:
     """List the scenarios and what each one plants."""
     from . import scenarios as sc
 
-    for name, desc in sc.describe().items():
-        click.echo(f"{name:14s} {desc}")
+    described = sc.describe()
+    width = max(map(len, described))
+    for name, desc in described.items():
+        click.echo(f"{name:{width}s}  {desc}")
 
 
 @scenarios.command("make")

@@ -35,10 +35,17 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def read_table(path: Path, role: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file, naming the file and role in any error."""
+def read_table(path: Path, role: str, *, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file, naming the file and role in any error.
+
+    ``text_columns`` are read from CSV as text: a model version "2.10" must not become 2.1.
+    """
     try:
         if path.suffix.lower() == ".csv":
+            if text_columns:
+                header = pd.read_csv(path, nrows=0).columns
+                dtype = {c: "string" for c in text_columns if c in header}
+                return pd.read_csv(path, engine="pyarrow", dtype=dtype or None)
             return pd.read_csv(path, engine="pyarrow")
         return pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message
@@ -230,7 +237,9 @@ def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None =
                        ("serving.offline", spec.serving.offline)):
         if path is None:
             continue
-        frames[role] = read_table(path, role)
+        text = tuple(c for c in (spec.columns.model_version, spec.columns.label_source, spec.columns.status)
+                     if c is not None)
+        frames[role] = read_table(path, role, text_columns=text)
         inputs.append({"role": role, "path": str(path), "sha256": sha256_of(path),
                        "rows": int(len(frames[role]))})
     if spec.model.path is not None:

@@ -15,6 +15,10 @@ from . import checks
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 # checks whose verdict rests on production labels
 _LABEL_BASED = ("segments", "labels", "prior_shift", "leakage")
+# causes that change P(target | score) without any label problem, in the order they are credited
+_MODEL_SIDE = ("leakage", "skew", "deployment", "segments", "drift", "prior_shift")
+# the labels check names these instead of a label source when it cannot tell which source moved
+_UNATTRIBUTED_LABELS = {"definition", "label noise"}
 
 
 def _features_accounted_for(findings: dict[str, dict], detected: set[str]) -> dict[str, str]:
@@ -25,9 +29,11 @@ def _features_accounted_for(findings: dict[str, dict], detected: set[str]) -> di
             for c in findings[cid].get("culprits", []):
                 out.setdefault(str(c), cid)
     if "health" in detected:
+        # a feature that went missing in serving changes its distribution; values out of range or
+        # unseen categories are the drift itself, not its cause
         for c in findings["health"].get("culprits", []):
             kind, _, feature = str(c).partition(":")
-            if feature and kind in ("missing", "out_of_range", "unseen"):
+            if feature and kind == "missing":
                 out.setdefault(feature, "health")
     if "segments" in detected:
         for c in findings["segments"].get("culprits", []):
@@ -48,6 +54,23 @@ def explained_by(findings: dict[str, dict]) -> dict[str, str]:
         if None not in owners:
             # every drifted feature is explained; credit the explainer of the strongest one
             out["drift"] = accounted[str(drift["culprits"][0])]
+    health = findings.get("health", {})
+    if "health" in detected and health.get("culprits"):
+        inputs = [str(c).partition(":") for c in health["culprits"]]
+        if all(kind in ("out_of_range", "unseen") for kind, _, _ in inputs):
+            # out-of-range values or unseen categories in features that drifted or are skewed
+            for cid in ("skew", "leakage", "drift"):
+                if cid in detected and {f for _, _, f in inputs} <= set(map(str, findings[cid].get("culprits", []))):
+                    out["health"] = cid
+                    break
+    labels = findings.get("labels", {})
+    if "labels" in detected and set(map(str, labels.get("culprits", []))) <= _UNATTRIBUTED_LABELS:
+        # the label rate at a given score moved, but no label source stands out: a model-side
+        # cause found elsewhere explains that as well as a label definition change would
+        for cid in _MODEL_SIDE:
+            if cid in detected and out.get(cid) != "labels":
+                out["labels"] = cid
+                break
     meas = findings.get("measurement", {})
     if "measurement" in detected and meas.get("evidence", {}).get("labels_biased"):
         for cid in _LABEL_BASED:

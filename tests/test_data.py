@@ -103,3 +103,11 @@ def test_regression_target_must_be_numeric(tmp_path):
                          prod_edit=lambda d: d.assign(label=d["label"].map({0: "a", 1: "b"})))
     with pytest.raises(DataError, match="regression"):
         load_incident(path)
+
+
+def test_versions_in_csv_stay_text(tmp_path):
+    """A model version like 2.10 in a CSV is text, not the number 2.1."""
+    path = tiny_incident(tmp_path, fmt="csv", columns_extra={"model_version": "version"},
+                         prod_edit=lambda d: d.assign(version="2.10"), ref_edit=lambda d: d.assign(version="2.10"))
+    inc = load_incident(path)
+    assert set(inc.production["version"]) == {"2.10"}

@@ -44,3 +44,20 @@ def test_biased_labels_explain_label_based_findings_unless_estimated():
 
 def test_clear_findings_are_not_ranked():
     assert rank({"drift": _f(verdict="clear"), "skew": _f(verdict="skipped")}) == []
+
+
+def test_drift_explains_out_of_range_inputs_not_the_other_way():
+    """Values outside the reference range in drifted features are the drift, not a serving fault."""
+    found = {"drift": _f(strength=0.9, culprits=["distance_km", "amount"]),
+             "health": _f(severity="warning", culprits=["out_of_range:distance_km", "out_of_range:amount"])}
+    assert explained_by(found) == {"health": "drift"}
+    assert rank(found) == ["drift", "health"]
+
+
+def test_unattributed_label_shift_is_explained_by_a_model_side_cause():
+    """A moved reliability curve with no label source to blame follows the cause found elsewhere."""
+    found = {"labels": _f(strength=0.9, culprits=["definition"]),
+             "leakage": _f(strength=0.5, culprits=["chargeback_count"])}
+    assert explained_by(found) == {"labels": "leakage"}
+    found["labels"]["culprits"] = ["vendor_b"]
+    assert explained_by(found) == {}
