@@ -58,6 +58,11 @@ def distribution(result, feature: str):
         if np.isfinite(q).any():
             right.plot(_axis_values(q, p["datetime"]), 100 * np.asarray(p["probs"]), color=colour,
                        lw=1.6, label=side, drawstyle="steps-post")
+    if p.get("log"):
+        for ax in (left, right):
+            ax.set_xscale("log")
+            ax.set_xlabel(f"{_text(feature)} ({unit}, log scale)")
+        right.set_xlim(edges[0], edges[-1])
     left.legend(fontsize="small")
     left.text(0.99, 0.97, "0.5%–99.5% range shown", transform=left.transAxes, ha="right", va="top",
               fontsize="x-small", color=NEUTRAL)

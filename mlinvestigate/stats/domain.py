@@ -16,9 +16,9 @@ Choices, each for a reason:
   is nothing to find;
 - stratified K-fold: every sampled row gets an out-of-fold probability, so the AUC is honest and
   the same fold models serve as a cross-fitted ensemble for new rows;
-- features that alone separate the sides almost perfectly (univariate AUC ≥ ``separator_auc``,
-  e.g. an id, a date or a counter that grows with time) are reported and left out, otherwise they
-  make the AUC 1.0 and hide everything else.
+- features that alone separate the sides almost perfectly (univariate AUC ≥ ``separator_auc``:
+  an id, a date or a counter that grows with time, a unit change) are reported and left out,
+  otherwise they make the AUC 1.0 and hide everything else.
 """
 
 from __future__ import annotations
@@ -258,7 +258,8 @@ def fit_domain_classifier(reference: pd.DataFrame, production: pd.DataFrame, fea
             continue
         uni[f] = univariate_auc(col[screen], y[screen], categorical=f in cats, seed=seed)
         if uni[f] >= separator_auc:
-            excluded[f] = f"separates the sides on its own (AUC {uni[f]:.3f}): an id, a date or a counter?"
+            excluded[f] = (f"separates the sides on its own (AUC {uni[f]:.3f}): an id, a time, a counter "
+                           "or a unit change?")
     used = [f for f in features if f not in excluded]
     encoding = _Encoding(used, {f: cats[f] for f in used if f in cats})
     columns = [features.index(f) for f in used]
