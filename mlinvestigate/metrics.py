@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
-from .stats.intervals import bootstrap_ci, wilson
+from .stats.intervals import wilson
 
 
 def row_outcome(incident, df: pd.DataFrame) -> np.ndarray:
@@ -44,7 +44,9 @@ def headline(incident, df: pd.DataFrame) -> dict:
         lo, hi = wilson(outcome.sum(), n)
         ci = [float(lo), float(hi)]
     else:
-        ci = list(bootstrap_ci(np.mean, outcome))
+        # centred on the mean of every row, also when the resampling works on a subsample
+        ci = list(_bootstrap_all(lambda o: {"mean": float(np.mean(o))}, [outcome], {"mean": value},
+                                 n_resamples=200, seed=0, max_rows=100_000).get("mean", (np.nan, np.nan)))
     return {"value": value, "ci": ci, "rows": int(n)}
 
 

@@ -24,6 +24,7 @@ from ..data import sample_rows
 from ..findings import Finding, Result
 from ..metrics import headline, headline_name, metric_table, row_outcome
 from ..stats.intervals import bootstrap_ci, wilson
+from ..stats.segments import grouped_bootstrap_mean
 from ..stats.triage_labels import (
     calibration,
     column_differences,
@@ -166,7 +167,8 @@ def confidence_estimate(incident) -> dict | None:
     correct = expected_correct(score[ok], pred[ok].eq(incident.positive_label).to_numpy(bool))
     if len(correct) == 0:
         return info
-    lo, hi = bootstrap_ci(np.mean, correct, seed=int(incident.threshold("general", "seed")))
+    lo, hi = (float(b[0]) for b in grouped_bootstrap_mean(correct, np.zeros(len(correct), dtype=np.int64), 1,
+                                                         seed=int(incident.threshold("general", "seed"))))
     info.update(estimate=float(correct.mean()), estimate_ci=[lo, hi], rows=int(ok.sum()))
     lab = incident.labelled.to_numpy()[ok]
     if lab.any():

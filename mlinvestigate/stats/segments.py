@@ -15,13 +15,14 @@ from scipy import stats
 
 def grouped_bootstrap_mean(values, groups, n_groups: int, *, n_resamples: int = 200,
                            confidence: float = 0.95, seed: int = 0,
-                           max_rows: int = 200_000) -> tuple[np.ndarray, np.ndarray]:
+                           max_per_group: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval of the mean of ``values`` within every group at once.
 
     Resampling rows with replacement is done with Poisson(1) weights (the standard large-sample
-    equivalent), so each resample is two ``bincount`` calls. Above ``max_rows`` rows a seeded
-    sample is resampled and each group's interval widened back by ``sqrt(sampled / all)`` of that
-    group. Groups with fewer than two values give NaN.
+    equivalent), so each resample is two ``bincount`` calls. A group above ``max_per_group`` rows
+    is resampled from a seeded sample of about that many of its rows, and its interval widened back
+    by ``sqrt(sampled / all)``; smaller groups keep every row. Intervals are centred on each group's
+    mean over all its rows. Groups with fewer than two values give NaN.
     """
     v = np.asarray(values, dtype=float)
     g = np.asarray(groups, dtype=np.int64)
@@ -30,9 +31,8 @@ def grouped_bootstrap_mean(values, groups, n_groups: int, *, n_resamples: int = 
     n_all = np.bincount(g, minlength=n_groups).astype(float)
     full = np.bincount(g, weights=v, minlength=n_groups) / np.maximum(n_all, 1)
     rng = np.random.default_rng(seed)
-    if len(v) > max_rows:
-        idx = rng.choice(len(v), max_rows, replace=False)
-        v, g = v[idx], g[idx]
+    keep = rng.random(len(v)) < np.minimum(1.0, max_per_group / np.maximum(n_all, 1))[g]
+    v, g = v[keep], g[keep]
     n_used = np.bincount(g, minlength=n_groups).astype(float)
     draws = np.empty((n_resamples, n_groups))
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
