@@ -161,6 +161,22 @@ def test_everything_declining_points_at_a_global_cause(tmp_path):
     assert "global cause" in result.finding.summary
 
 
+def test_a_segment_hit_harder_in_a_general_decline_is_not_the_culprit(tmp_path):
+    """Every country declines and BR more: BR carries a small part of the gap, so clear."""
+    def prod_edit(df):
+        df = countries(SAME, SAME)[1](df)
+        rng = np.random.default_rng(9)
+        hit = rng.random(len(df)) < np.where(df["country"] == "BR", 0.4, 0.15)
+        df.loc[hit, "pred"] = 1 - df.loc[hit, "pred"]
+        return df
+    spec = tiny_incident(tmp_path, rows=4000, ref_edit=countries(SAME, SAME)[0], prod_edit=prod_edit,
+                         columns_extra={"segments": ["country"]})
+    result = segments.run(load_incident(spec))
+    assert result.to_df("segments").query("value == 'BR'")["flagged"].iloc[0]
+    assert result.finding.verdict == "clear"
+    assert "carrying only" in result.finding.summary and "country=BR" in result.finding.summary
+
+
 def test_skipped_without_segments_or_labels(tmp_path):
     """No columns.segments, or no production labels: skipped, saying what to provide."""
     f = segments.run(load_incident(tiny_incident(tmp_path / "a", rows=200))).finding

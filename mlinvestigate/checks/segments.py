@@ -7,7 +7,9 @@ enough (``segments.min_rows`` labelled rows), significantly worse than the rest,
 worse (``segments.metric_gap`` for proportions, ``segments.relative_gap`` for errors). Beside it:
 the segment's own reference metric (a segment can be bad in both), its share of traffic in
 reference and production, and its contribution to the overall gap (mix change × metric change),
-so that a failing segment that grew from 5% to 25% of traffic stands out.
+so that a failing segment that grew from 5% to 25% of traffic stands out. Flagged segments are
+culprits when, within their column, they carry at least half of the gap; a decline spread over
+every segment points at a global cause instead.
 
 Weeks are reported (a time-local failure shows there) but do not make culprits: a metric that
 worsens week after week is drift, which the drift check investigates.
@@ -292,14 +294,20 @@ def _finding(incident, table, flagged, culprits, pattern, overall_ref, overall_p
     weeks = table[(table["column"] == WEEK) & table["flagged"]]
     week_note = (f" Week(s) starting {', '.join(weeks['value'].head(3))} were worse than the rest of production."
                  if len(weeks) else "")
-    # when every segment declined, a flagged one is only the explanation if it carries most of the gap
-    localised = len(flagged) and (pattern != "all" or float(flagged["share_of_gap"].max()) >= 0.5)
+    # Flagged segments explain the gap when, within their column, they carry at least half of it;
+    # a decline spread over every segment points at a global cause, even if some are hit harder.
+    # Without a material overall gap (shares undefined) a flagged segment is a local failure.
+    carried = (flagged.groupby("column")["share_of_gap"].sum(min_count=1).max() if len(flagged) else np.nan)
+    localised = len(flagged) > 0 and (not np.isfinite(carried) or carried >= 0.5)
+    evidence["share_of_gap_carried"] = carried
     if not localised:
-        worst = (f" Hardest hit: {', '.join(culprits[:3])}." if len(flagged) else "")
-        if pattern == "all":
-            summary = (f"No single segment explains the gap: {metric} worsened in every segment together "
+        worse = ", ".join(culprits[:3])
+        if pattern == "all" or len(flagged):
+            summary = (f"No single segment explains the gap: {metric} worsened across segments together "
                        f"({_fmt(incident, overall_ref)} offline vs {_fmt(incident, overall_prod)} in production), "
-                       f"which points at a global cause (drift, labels, measurement) rather than one segment.{worst}")
+                       "which points at a global cause (drift, class balance, labels, measurement) rather than "
+                       "one segment." + (f" Hit harder than the rest, but carrying only {carried:.0%} of the gap: "
+                                         f"{worse}." if len(flagged) else ""))
         else:
             summary = f"No segment is materially worse than the rest of production.{week_note}"
         return Finding(CHECK, "clear", "info", summary.strip(), [], evidence)
@@ -319,12 +327,11 @@ def _finding(incident, table, flagged, culprits, pattern, overall_ref, overall_p
     if len(flagged) > 1:
         summary += f". Also worse: {', '.join(culprits[1:4])}" + (" …" if len(culprits) > 4 else "")
     if pattern == "all":
-        summary += ". Every other segment declined too, so drift is likely part of the story"
+        summary += ". Every other segment declined too, so a global cause is likely part of the story"
     summary += "."
-    shares = flagged["share_of_gap"].fillna(0).clip(0, 1)
-    explained = float(shares.sum())
+    explained = float(np.clip(carried, 0, 1)) if np.isfinite(carried) else 0.3
     severity = "critical" if explained >= 0.5 else "warning"
-    strength = float(min(1.0, max(explained, 0.3)))
+    strength = max(explained, 0.3)
     return Finding(CHECK, "detected", severity, summary, culprits, evidence, strength=strength)
 
 
