@@ -60,7 +60,7 @@ def shared_codes(ref: pd.Series, prod: pd.Series) -> tuple[np.ndarray, np.ndarra
     """Integer codes (``-1`` = missing) of both columns into one category list.
 
     Categorical columns of an incident already share one dtype, so their codes are used as they
-    are; anything else (booleans, text) is compared as text.
+    are; numbers (class labels) are coded by value, anything else (booleans, text) as text.
     """
     if (isinstance(ref.dtype, pd.CategoricalDtype) and isinstance(prod.dtype, pd.CategoricalDtype)
             and ref.cat.categories.equals(prod.cat.categories)):
@@ -323,7 +323,7 @@ def over_time(incident, stats: dict[str, sd.Drift], features: list[str], *, psi_
     if incident.is_classification:
         lo, hi = wilson(sums, table["labelled"].to_numpy())
     else:
-        cis = [bootstrap_ci(np.mean, outcome[labelled & (pid == i)], seed=seed, max_rows=20_000)
+        cis = [bootstrap_ci(np.mean, outcome[labelled & (pid == i)], seed=seed, max_rows=5_000)
                for i in range(n_periods)]
         lo, hi = np.array([c[0] for c in cis]), np.array([c[1] for c in cis])
     table[f"{name} low"], table[f"{name} high"] = lo, hi
