@@ -500,7 +500,7 @@ def _summary(verdict, table, dom, out_table, time_info, culprits, incident, th) 
             text += f" The change is sudden, from {time_info['since'][:10]}."
         elif pattern in ("gradual", "present from the start", "intermittent"):
             text += f" Over time the drift is {pattern}."
-        return text
+        return text + _missing_text(table, th)
     if verdict == "inconclusive":
         if table["p_value"].isna().all():
             return "No feature has values on both sides, so drift cannot be assessed."
@@ -509,14 +509,30 @@ def _summary(verdict, table, dom, out_table, time_info, culprits, incident, th) 
                 f"{len(incident.production)} production rows, chance alone gives PSI up to {_fmt(noise)} "
                 f"(the warning level is {th['psi_warning']}), and no feature moved clearly beyond that.")
     top = table.iloc[0]
-    text = (f"No feature drifted: the largest change is {top.feature} (PSI {_fmt(top.psi)}, below the "
-            f"{th['psi_warning']} warning level)")
+    level = (f"below the {th['psi_warning']} warning level" if top.psi <= th["psi_warning"]
+             else "within what chance gives at these sample sizes")
+    text = f"No feature drifted: the largest change is {top.feature} (PSI {_fmt(top.psi)}, {level})"
     text += f", and {auc_text.replace('tells', 'barely tells')}." if auc_text else "."
     moved = out_table[out_table["drifted"]] if len(out_table) else out_table
     if len(moved):
         text += (f" The model's output ({', '.join(moved['output'])}) shifted more than its inputs: "
                  "the deployment, skew and prior-shift checks say why.")
-    return text
+    return text + _missing_text(table, th)
+
+
+def _missing_changes(table: pd.DataFrame, th: dict) -> pd.DataFrame:
+    """Features whose missing-value rate changed materially (over 1 point) and significantly."""
+    change = (table["missing_production"] - table["missing_reference"]).abs()
+    return table[(table["missing_p_adjusted"] < th["alpha"]) & (change > 0.01)]
+
+
+def _missing_text(table: pd.DataFrame, th: dict) -> str:
+    changed = _missing_changes(table, th)
+    if changed.empty:
+        return ""
+    items = ", ".join(f"{r.feature} ({r.missing_reference:.1%} → {r.missing_production:.1%})"
+                      for r in changed.head(3).itertuples())
+    return f" Missing values changed too: {items}; the health check weighs them."
 
 
 def _row_evidence(r: pd.Series) -> dict:
@@ -527,8 +543,7 @@ def _row_evidence(r: pd.Series) -> dict:
 
 def _evidence(table, out_table, dom, time_info, th, incident, culprits) -> dict:
     drifted = table[table["drifted"]]
-    missing = table[(table["missing_p_adjusted"] < th["alpha"])
-                    & ((table["missing_production"] - table["missing_reference"]).abs() > 0.01)]
+    missing = _missing_changes(table, th)
     return {
         "features_compared": int(len(table)),
         "drifted_features": {r["feature"]: _row_evidence(r) for _, r in drifted.iterrows()},
