@@ -54,6 +54,10 @@ def explained_by(findings: dict[str, dict]) -> dict[str, str]:
         if None not in owners:
             # every drifted feature is explained; credit the explainer of the strongest one
             out["drift"] = accounted[str(drift["culprits"][0])]
+        elif "prior_shift" in detected and drift.get("severity") != "critical":
+            # a class-balance change moves the features that separate the classes: moderate
+            # drift alongside a detected prior shift is what a pure prior shift looks like
+            out["drift"] = "prior_shift"
     health = findings.get("health", {})
     if "health" in detected and health.get("culprits"):
         inputs = [str(c).partition(":") for c in health["culprits"]]
@@ -64,7 +68,8 @@ def explained_by(findings: dict[str, dict]) -> dict[str, str]:
                     out["health"] = cid
                     break
     labels = findings.get("labels", {})
-    if "labels" in detected and set(map(str, labels.get("culprits", []))) <= _UNATTRIBUTED_LABELS:
+    if ("labels" in detected and labels.get("culprits")
+            and set(map(str, labels["culprits"])) <= _UNATTRIBUTED_LABELS):
         # the label rate at a given score moved, but no label source stands out: a model-side
         # cause found elsewhere explains that as well as a label definition change would
         for cid in _MODEL_SIDE:

@@ -61,3 +61,12 @@ def test_unattributed_label_shift_is_explained_by_a_model_side_cause():
     assert explained_by(found) == {"labels": "leakage"}
     found["labels"]["culprits"] = ["vendor_b"]
     assert explained_by(found) == {}
+
+
+def test_prior_shift_explains_moderate_drift_only():
+    """Moderate drift next to a class-balance change follows it; critical drift stays a cause."""
+    found = {"drift": _f(severity="warning", strength=0.9, culprits=["amount"]),
+             "prior_shift": _f(severity="warning", strength=0.4)}
+    assert rank(found) == ["prior_shift", "drift"]
+    found["drift"]["severity"] = "critical"
+    assert explained_by(found) == {}

@@ -13,6 +13,13 @@ NEUTRAL = "#7f7f7f"
 COLORS = {"reference": REFERENCE, "production": PRODUCTION}
 
 
+def plain(value, limit: int = 40) -> str:
+    """A data value as figure text: ``$`` would start matplotlib math, long values are cut."""
+    text = str(value)
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
 def figure(title: str, *, xlabel: str, ylabel: str, size=(7.5, 3.8), ax=None):
     """A new figure and axes with the title and axis labels set (or label an existing ``ax``)."""
     import matplotlib.pyplot as plt

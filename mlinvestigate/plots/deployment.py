@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import NEUTRAL, PRODUCTION, REFERENCE, figure
-from .segments import plain
+from . import NEUTRAL, PRODUCTION, REFERENCE, figure, plain
 
 
 def _version_colours(versions, expected) -> dict:

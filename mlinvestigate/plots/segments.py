@@ -6,14 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import NEUTRAL, PRODUCTION, REFERENCE, figure
-
-
-def plain(value, limit: int = 40) -> str:
-    """A data value as figure text: ``$`` would start matplotlib math, long values are cut."""
-    text = str(value)
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return text.replace("$", r"\$")
+from . import NEUTRAL, PRODUCTION, REFERENCE, figure, plain
 
 
 def _metric_label(result) -> str:

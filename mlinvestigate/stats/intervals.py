@@ -46,12 +46,15 @@ def bootstrap_ci(statistic: Callable[..., float], *arrays, n_resamples: int = 20
         return (np.nan, np.nan)
     rng = np.random.default_rng(seed)
     scale = 1.0
+    point = statistic(*arrays)  # on every row: the interval is centred on the full-data value
     if n > max_rows:
         idx = rng.choice(n, max_rows, replace=False)
         arrays = [a[idx] for a in arrays]
         scale = np.sqrt(max_rows / n)
         n = max_rows
-    point = statistic(*arrays)
+        centre = statistic(*arrays)
+    else:
+        centre = point
     values = np.empty(n_resamples)
     for i in range(n_resamples):
         idx = rng.integers(0, n, n)
@@ -61,7 +64,7 @@ def bootstrap_ci(statistic: Callable[..., float], *arrays, n_resamples: int = 20
         return (np.nan, np.nan)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(values, [alpha, 1 - alpha])
-    return (float(point - (point - lo) * scale), float(point + (hi - point) * scale))
+    return (float(point - (centre - lo) * scale), float(point + (hi - centre) * scale))
 
 
 def fdr(p_values, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
