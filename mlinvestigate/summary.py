@@ -53,10 +53,13 @@ class Summary:
     def diagnosis_table(self) -> pd.DataFrame:
         rows = []
         order = self.doc["ranking"] + [c for c in self.doc["checks"] if c not in self.doc["ranking"]]
+        explained = self.doc.get("explained_by", {})
         for cid in order:
             f = self.doc["checks"][cid]
+            why = (f"Follows from {_checks.TITLES[explained[cid]].split(':')[0].lower()}: "
+                   if cid in explained else "")
             rows.append({"check": _checks.TITLES.get(cid, cid), "verdict": f["verdict"],
-                         "severity": f["severity"], "summary": f["summary"],
+                         "severity": f["severity"], "summary": why + f["summary"],
                          "culprits": ", ".join(f.get("culprits", [])[:6]), "page": f["report"]})
         return pd.DataFrame(rows)
 
@@ -405,6 +408,25 @@ def header_html(doc: dict) -> str:
             f"<p>Reproduce this report: <code>{esc(doc.get('command', ''))}</code></p>")
 
 
+def headline_html(s: Summary) -> str:
+    """The verdict of the whole investigation, first thing on the page, and how sure it is."""
+    from .display import esc
+
+    ranking = s.doc["ranking"]
+    if not ranking:
+        colour, sure = "#1e8449", (f"{len(s.ruled_out)} of {len(s.doc['checks'])} investigations ran and "
+                                   "found nothing.")
+    else:
+        top = s.doc["checks"][ranking[0]]
+        colour = "#c0392b"
+        sure = ("Strong evidence: the effect is large and significant after false-discovery control."
+                if top["severity"] == "critical" else
+                "Moderate evidence: the effect crosses the warning threshold, not the critical one.")
+    return (f"<div style='border-left:6px solid {colour};padding:0.6em 1em;background:#fafafa'>"
+            f"<p style='font-size:1.25em;margin:0'><b>{esc(s.headline)}</b></p>"
+            f"<p style='margin:0.4em 0 0 0'>{esc(sure)}</p></div>")
+
+
 def gap_html(doc: dict) -> str:
     from .display import esc
 
@@ -423,6 +445,7 @@ def gap_html(doc: dict) -> str:
 
 
 def diagnosis_html(s: Summary) -> str:
+    """The table of every check's verdict, causes first, each linking its page."""
     from .display import esc
 
     colours = {"detected": "#c0392b", "clear": "#1e8449", "inconclusive": "#b9770e", "skipped": "#7f8c8d",
@@ -434,8 +457,7 @@ def diagnosis_html(s: Summary) -> str:
         f"<td style='text-align:left'>{esc(r.culprits)}</td></tr>"
         for r in s.diagnosis_table().itertuples())
     ruled = ", ".join(esc(_checks.TITLES[c].split(":")[0].lower()) for c in s.ruled_out) or "nothing"
-    return (f"<p style='font-size:1.2em'><b>{esc(s.headline)}</b></p>"
-            f"<p>Ruled out: {ruled}.</p>"
+    return (f"<p>Ruled out: {ruled}.</p>"
             f"<table class='mli-table'><tr><th>check</th><th>verdict</th><th>severity</th><th>summary</th>"
             f"<th>culprits</th></tr>{rows}</table>")
 
