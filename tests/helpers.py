@@ -8,6 +8,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mlinvestigate.data import load_incident
+from mlinvestigate.spec import parse_spec
+
 
 def tiny_incident(folder: Path, *, rows: int = 400, spec_extra: dict | None = None,
                   columns_extra: dict | None = None, prod_edit=None, ref_edit=None, seed: int = 0,
@@ -44,3 +47,14 @@ def tiny_incident(folder: Path, *, rows: int = 400, spec_extra: dict | None = No
     path = folder / "incident.yaml"
     path.write_text(yaml.safe_dump(spec))
     return path
+
+
+def incident_from_frames(folder: Path, ref: pd.DataFrame, prod: pd.DataFrame, columns: dict, **spec):
+    """Write two frames as ``reference.parquet`` and ``production.parquet`` in ``folder`` and load
+    them as an incident with these ``columns`` and any further spec keys (``task=``, ``serving=`` …)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ref.to_parquet(folder / "reference.parquet")
+    prod.to_parquet(folder / "production.parquet")
+    data = {"name": "t", "reference": "reference.parquet", "production": "production.parquet",
+            "columns": columns, **spec}
+    return load_incident(parse_spec(data, source=folder / "incident.yaml"))

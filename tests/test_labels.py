@@ -3,6 +3,8 @@ incidents (noisy sources, prior shift, renamed classes, regression, tiny tables)
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,20 +12,14 @@ from cleanlab.count import num_label_issues
 from scipy.special import expit, logit
 
 from mlinvestigate.checks import labels
-from mlinvestigate.data import load_incident
-from mlinvestigate.spec import parse_spec
 from mlinvestigate.stats import labels as sl
+from mlinvestigate.stats.proportions import proportion_difference
+from tests.helpers import incident_from_frames
 
 COLUMNS = {"target": "label", "prediction": "pred", "score": "score", "id": "rid", "label_source": "source"}
 
 
-def make_incident(folder, ref: pd.DataFrame, prod: pd.DataFrame, **spec):
-    folder.mkdir(parents=True, exist_ok=True)
-    ref.to_parquet(folder / "reference.parquet")
-    prod.to_parquet(folder / "production.parquet")
-    data = {"name": "t", "reference": "reference.parquet", "production": "production.parquet",
-            "columns": spec.pop("columns", COLUMNS), **spec}
-    return load_incident(parse_spec(data, source=folder / "incident.yaml"))
+make_incident = partial(incident_from_frames, columns=COLUMNS)
 
 
 def world(rng, n: int, *, rate: float = 0.1, first_id: int = 0) -> pd.DataFrame:
@@ -100,12 +96,12 @@ def test_temperature_softens_overconfident_probabilities():
     assert sl.fit_temperature(sharp, y) == pytest.approx(2.0, rel=0.05)
 
 
-def test_robust_z_and_two_proportion_test():
+def test_robust_z_and_proportion_difference():
     """Robust scale of a normal sample is its SD; equal proportions are not different."""
     v = np.random.default_rng(4).normal(3.0, 2.0, 100_000)
     centre, scale = sl.robust_location_scale(v)
     assert centre == pytest.approx(3.0, abs=0.03) and scale == pytest.approx(2.0, rel=0.02)
-    d, p = sl.two_proportion_test(50, 100, 50, 100)
+    d, p = proportion_difference(50, 100, 50, 100)
     assert float(d) == 0.0 and float(p) == pytest.approx(1.0)
 
 

@@ -3,26 +3,19 @@ incidents, and end-to-end runs on the scenarios."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from mlinvestigate.checks import leakage
-from mlinvestigate.data import load_incident
-from mlinvestigate.spec import parse_spec
 from mlinvestigate.stats import leakage as st
+from tests.helpers import incident_from_frames
 
-
-def make_incident(folder, ref: pd.DataFrame, prod: pd.DataFrame, **spec):
-    """Write two frames as parquet and load them with a spec (columns default to label/pred/score)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ref.to_parquet(folder / "reference.parquet")
-    prod.to_parquet(folder / "production.parquet")
-    columns = spec.pop("columns", {"target": "label", "prediction": "pred", "score": "score"})
-    data = {"name": "t", "reference": "reference.parquet", "production": "production.parquet",
-            "columns": columns, **spec}
-    return load_incident(parse_spec(data, source=folder / "incident.yaml"))
+# Two frames as parquet, loaded with a spec (columns default to label/pred/score).
+make_incident = partial(incident_from_frames, columns={"target": "label", "prediction": "pred", "score": "score"})
 
 
 def fraud_frame(rng, n: int, *, shift: float = 0.0) -> pd.DataFrame:

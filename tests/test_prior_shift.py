@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -13,20 +14,13 @@ import yaml
 from scipy.special import expit, logit
 
 from mlinvestigate.checks import prior_shift
-from mlinvestigate.data import load_incident
-from mlinvestigate.spec import parse_spec
 from tests.conftest import run_cli
+from tests.helpers import incident_from_frames
 
 COLUMNS = {"target": "label", "prediction": "pred", "score": "score", "id": "rid"}
 
 
-def make_incident(folder, ref: pd.DataFrame, prod: pd.DataFrame, **spec):
-    folder.mkdir(parents=True, exist_ok=True)
-    ref.to_parquet(folder / "reference.parquet")
-    prod.to_parquet(folder / "production.parquet")
-    data = {"name": "t", "reference": "reference.parquet", "production": "production.parquet",
-            "columns": spec.pop("columns", COLUMNS), **spec}
-    return load_incident(parse_spec(data, source=folder / "incident.yaml"))
+make_incident = partial(incident_from_frames, columns=COLUMNS)
 
 
 def world(rng, n: int, *, rate: float = 0.1, first_id: int = 0) -> pd.DataFrame:

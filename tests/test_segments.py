@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -13,8 +14,13 @@ from scipy import stats
 from mlinvestigate import load_incident
 from mlinvestigate.checks import segments
 from mlinvestigate.findings import jsonable
+from mlinvestigate.stats.proportions import (
+    difference_ci,
+    lower_rate_p,
+    proportion_difference,
+    two_proportion_z,
+)
 from mlinvestigate.stats.segments import gap_contributions, grouped_bootstrap_mean, larger_than_rest_p
-from mlinvestigate.stats.triage_proportions import difference_ci, lower_rate_p, two_proportion_z
 from tests.helpers import tiny_incident
 
 
@@ -55,6 +61,17 @@ def test_two_proportion_z_known_answer():
     """40/100 vs 60/100: one-sided p 0.0023 (z = -2.83)."""
     assert float(two_proportion_z(40, 100, 60, 100)) == pytest.approx(0.00234, abs=1e-4)
     assert float(two_proportion_z(60, 100, 40, 100)) > 0.99
+
+
+def test_two_sided_two_proportion_z_and_difference():
+    """20/200 vs 60/200: two-sided p from z = 0.2 / sqrt(0.2 * 0.8 * 2/200); all-0 sides give p 1,
+    an empty side NaN."""
+    z = (0.3 - 0.1) / math.sqrt(0.2 * 0.8 * (2 / 200))
+    assert float(two_proportion_z(20, 200, 60, 200, alternative="two-sided")) == pytest.approx(2 * stats.norm.sf(z))
+    d, p = proportion_difference([20, 0, 5], [200, 100, 0], [60, 0, 5], [200, 100, 10])
+    assert d[0] == pytest.approx(-0.2) and p[0] == pytest.approx(2 * stats.norm.sf(z))
+    assert d[1] == 0.0 and p[1] == 1.0
+    assert np.isnan(d[2]) and np.isnan(p[2])
 
 
 def test_lower_rate_p_uses_fisher_for_small_counts():

@@ -10,9 +10,8 @@ import pandas as pd
 import pytest
 
 from mlinvestigate.checks import skew
-from mlinvestigate.data import load_incident
-from mlinvestigate.spec import parse_spec
 from mlinvestigate.stats import skew as st
+from tests.helpers import incident_from_frames
 
 RNG = np.random.default_rng(0)
 AMOUNT = np.round(np.exp(RNG.normal(3, 1, 4000)), 2)
@@ -107,20 +106,17 @@ def frames(rng, n: int = 1500):
 
 def make_incident(folder, ref, prod, offline=None, model=None, sha256=None, **columns):
     folder.mkdir(parents=True, exist_ok=True)
-    ref.to_parquet(folder / "reference.parquet")
-    prod.to_parquet(folder / "production.parquet")
-    data = {"name": "t", "reference": "reference.parquet", "production": "production.parquet",
-            "columns": {"target": "label", "prediction": "pred", **columns}}
+    spec = {}
     if offline is not None:
         offline.to_parquet(folder / "offline.parquet")
-        data["serving"] = {"offline": "offline.parquet"}
+        spec["serving"] = {"offline": "offline.parquet"}
     if model is not None:
         import joblib
 
         joblib.dump(model, folder / "model.joblib")
         digest = hashlib.sha256((folder / "model.joblib").read_bytes()).hexdigest()
-        data["model"] = {"path": "model.joblib", "sha256": sha256 or digest}
-    return load_incident(parse_spec(data, source=folder / "incident.yaml"))
+        spec["model"] = {"path": "model.joblib", "sha256": sha256 or digest}
+    return incident_from_frames(folder, ref, prod, {"target": "label", "prediction": "pred", **columns}, **spec)
 
 
 def skewed(rng):

@@ -142,10 +142,12 @@ def test_js_distance_known_values():
     assert sd.js_distance([50, 50], [25, 75]) == pytest.approx(math.sqrt(jsd))
 
 
-def test_two_proportion_test():
-    assert sd.two_proportion_test(0, 100, 0, 100) == 1.0
+def test_missing_rate_p_is_two_sided_pooled_z():
+    """No missing values on either side: p 1. Missing 10% against 30% of 200 rows: the pooled z-test."""
+    assert sd.numeric_drift(np.arange(100.0), np.arange(100.0)).missing_p == 1.0
+    d = sd.numeric_drift(np.arange(180.0), np.arange(140.0), missing_reference=20, missing_production=60)
     z = (0.3 - 0.1) / math.sqrt(0.2 * 0.8 * (2 / 200))
-    assert sd.two_proportion_test(20, 200, 60, 200) == pytest.approx(2 * stats.norm.sf(z))
+    assert d.missing_p == pytest.approx(2 * stats.norm.sf(z))
 
 
 # --- awkward columns ----------------------------------------------------------------------------

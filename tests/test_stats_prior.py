@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit, logit
 
+from mlinvestigate.stats import drift as sd
 from mlinvestigate.stats import prior as sp
 
 MU = 2.0  # class-conditional inputs: x ~ N(MU * y, 1)
@@ -156,3 +157,13 @@ def test_psi_and_ks_known_answers():
     assert sp.ks(a, a)[0] == 0.0
     assert sp.psi(a, rng.normal(1.0, 1.0, 20_000)) > 0.25
     assert np.isnan(sp.psi(a, np.array([])))
+
+
+def test_target_psi_and_ks_are_the_drift_statistics():
+    """Target PSI and KS equal what the drift check reports for the same column (missing values left out)."""
+    rng = np.random.default_rng(9)
+    ref, prod = rng.poisson(3.0, 2_000).astype(float), rng.poisson(3.4, 1_500).astype(float)
+    ref[:5] = np.nan
+    d = sd.numeric_drift(sd.sorted_finite(ref)[0], sd.sorted_finite(prod)[0])
+    assert sp.psi(ref, prod) == pytest.approx(d.psi)
+    assert sp.ks(ref, prod) == pytest.approx((d.ks, d.ks_p))

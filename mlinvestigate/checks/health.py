@@ -15,7 +15,7 @@ from scipy import stats
 
 from ..findings import Finding, Result
 from ..stats.intervals import fdr, wilson
-from ..stats.triage_proportions import two_proportion_z
+from ..stats.proportions import two_proportion_z
 from ..stats.triage_serving import (
     chance_out_of_range,
     chance_unseen,

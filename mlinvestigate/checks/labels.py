@@ -26,6 +26,7 @@ from scipy import stats
 from ..findings import Finding, Result, skipped
 from ..stats import labels as sl
 from ..stats.intervals import fdr, wilson
+from ..stats.proportions import proportion_difference
 from .prior_shift import class_codes
 
 CHECK = "labels"
@@ -87,7 +88,7 @@ def _composition(ref_src: pd.Series | None, prod_src: pd.Series | None, alpha: f
         new = sorted(set(prod_src.unique()) - set(ref_src.unique()))
         wide = table.pivot_table(index="source", columns="side", values="rows", fill_value=0)
         wide = wide.reindex(columns=["reference", "production"], fill_value=0)
-        diff, p = sl.two_proportion_test(wide["production"], len(prod_src), wide["reference"], len(ref_src))
+        diff, p = proportion_difference(wide["production"], len(prod_src), wide["reference"], len(ref_src))
         change = pd.DataFrame({"source": wide.index, "share_change": diff,
                                "share_change_significant": fdr(p, alpha=alpha)[1]})
         table = table.merge(change, on="source", how="left")
@@ -342,7 +343,7 @@ def _source_table(incident, classes, ref, prod, ref_y, prod_y, ref_src, prod_src
                    "agreement": k_agree / n_pred if n_pred else np.nan, "agreement_ci_low": float(lo),
                    "agreement_ci_high": float(hi)}
             enough = n_pred >= MIN_ROWS and rest_pred >= MIN_ROWS
-            d, p = sl.two_proportion_test(k_agree, n_pred, rest_agree, rest_pred)
+            d, p = proportion_difference(k_agree, n_pred, rest_agree, rest_pred)
             row.update(agreement_vs_rest=float(d) if enough else np.nan, agreement_p=float(p) if enough else np.nan)
             if issues is not None:
                 s_mask = sampled_names == name
@@ -425,7 +426,7 @@ def _definition(incident, classes, probs, issues, ref_y, prod_y, ref_idx, prod_i
         for gi in range(g):
             for j in tested:
                 enough = n_ref[gi] >= MIN_ROWS and n[gi] >= MIN_ROWS
-                d, p = sl.two_proportion_test(cnt[gi, j], n[gi], baseline[gi, j] * n_ref[gi], n_ref[gi])
+                d, p = proportion_difference(cnt[gi, j], n[gi], baseline[gi, j] * n_ref[gi], n_ref[gi])
                 rows.append({"comparison": comparison, "source": source, "group": groups[gi],
                              "label": str(classes[j]), "rows": int(n[gi]),
                              "rate": cnt[gi, j] / n[gi] if n[gi] else np.nan,
@@ -660,7 +661,7 @@ def _regression(incident) -> Result:
             if len(names) > 1 and len(a) >= MIN_ROWS and len(b) >= MIN_ROWS:
                 row["bias_vs_rest"] = float(a["robust_z"].median() - b["robust_z"].median())
                 row["bias_p"] = float(stats.mannwhitneyu(a["robust_z"], b["robust_z"]).pvalue)
-                d, p = sl.two_proportion_test(a["outlier"].sum(), len(a), b["outlier"].sum(), len(b))
+                d, p = proportion_difference(a["outlier"].sum(), len(a), b["outlier"].sum(), len(b))
                 row["outliers_vs_rest"], row["outliers_p"] = float(d), float(p)
             src_rows.append(row)
     sources = pd.DataFrame(src_rows)
@@ -668,7 +669,7 @@ def _regression(incident) -> Result:
         if col not in sources.columns:
             sources[col] = np.nan
     p_all = np.concatenate([sources["bias_p"].to_numpy(float), sources["outliers_p"].to_numpy(float),
-                            np.atleast_1d(sl.two_proportion_test(prod["outlier"].sum(), len(prod), ref["outlier"].sum(), len(ref))[1])])
+                            np.atleast_1d(proportion_difference(prod["outlier"].sum(), len(prod), ref["outlier"].sum(), len(ref))[1])])
     _, significant = fdr(p_all, alpha=alpha)
     n = len(sources)
     sources["biased"] = significant[:n] & (sources["bias_vs_rest"].abs() >= bias_limit).to_numpy()

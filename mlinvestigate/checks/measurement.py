@@ -24,6 +24,7 @@ from ..data import sample_rows
 from ..findings import Finding, Result
 from ..metrics import headline, headline_name, metric_table, row_outcome
 from ..stats.intervals import bootstrap_ci, wilson
+from ..stats.proportions import difference_ci
 from ..stats.segments import grouped_bootstrap_mean
 from ..stats.triage_labels import (
     calibration,
@@ -34,7 +35,6 @@ from ..stats.triage_labels import (
     labelling_classifier,
     weighted_mean,
 )
-from ..stats.triage_proportions import difference_ci
 from ..stats.triage_time import grain, period_codes
 from ..stats.triage_values import as_text, recode, text_codes
 

@@ -18,7 +18,7 @@ from ..data import sample_rows
 from ..findings import Finding, Result, skipped
 from ..stats import prior as sp
 from ..stats.intervals import fdr, wilson
-from ..stats.labels import two_proportion_test
+from ..stats.proportions import proportion_difference
 
 CHECK = "prior_shift"
 # Fewer labelled production rows than this are not used as the production class balance.
@@ -224,7 +224,7 @@ def _representativeness(prod_pred, labelled, k, incident, alpha) -> dict:
         table["significant"] = False
         table["material"] = False
         return {"representative": n_lab > 0, "table": table, "tested": False}
-    diff, p = two_proportion_test(lab_counts, n_lab_ok, unl_counts, n_unl_ok)
+    diff, p = proportion_difference(lab_counts, n_lab_ok, unl_counts, n_unl_ok)
     _, significant = fdr(p, alpha=alpha)
     share_diff = table["share_of_labelled"] - table["share_of_all"]
     material = _material(share_diff.abs().to_numpy(), table["share_of_all"].to_numpy(), incident)

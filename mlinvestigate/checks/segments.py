@@ -24,8 +24,8 @@ from scipy import stats
 from ..findings import Finding, Result, skipped
 from ..metrics import headline_name, row_outcome
 from ..stats.intervals import fdr, wilson
+from ..stats.proportions import lower_rate_p
 from ..stats.segments import gap_contributions, grouped_bootstrap_mean, larger_than_rest_p
-from ..stats.triage_proportions import lower_rate_p
 from ..stats.triage_time import grain, period_codes
 from ..stats.triage_values import recode, text_codes
 

@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .proportions import two_proportion_z
+
 EPS = 1e-4
 BINS = 10
 OTHER = "(other)"
@@ -246,17 +248,6 @@ def chi_square(ref_counts, prod_counts) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
-def two_proportion_test(k1: int, n1: int, k2: int, n2: int) -> float:
-    """Two-sided p-value of the pooled z-test that ``k1/n1`` and ``k2/n2`` are equal."""
-    if n1 == 0 or n2 == 0:
-        return math.nan
-    pooled = (k1 + k2) / (n1 + n2)
-    if pooled in (0.0, 1.0):
-        return 1.0
-    z = (k2 / n2 - k1 / n1) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    return float(2 * stats.norm.sf(abs(z)))
-
-
 def pool_rare(ref_counts, prod_counts, labels, *, min_share: float) -> tuple[np.ndarray, np.ndarray, list]:
     """Pool categories below ``min_share`` of reference (and those reference never saw) into
     ``(other)``; drop categories empty on both sides."""
@@ -331,8 +322,9 @@ class Drift:
 
     @property
     def missing_p(self) -> float:
-        return two_proportion_test(self.missing_reference, self.n_reference + self.missing_reference,
-                                   self.missing_production, self.n_production + self.missing_production)
+        return float(two_proportion_z(self.missing_reference, self.n_reference + self.missing_reference,
+                                      self.missing_production, self.n_production + self.missing_production,
+                                      alternative="two-sided"))
 
     def row(self) -> dict:
         """The scalar statistics, as one row of a features table."""

@@ -217,26 +217,6 @@ def fit_prior_weights(probs: np.ndarray, labels: np.ndarray, *, counts: np.ndarr
     return np.exp(logw - logw[first])
 
 
-def two_proportion_test(k1, n1, k2, n2) -> tuple[np.ndarray, np.ndarray]:
-    """Difference of proportions ``k1/n1 - k2/n2`` and its two-sided pooled z-test p-value (vectorised).
-
-    Examples
-    --------
-    >>> d, p = two_proportion_test(30, 100, 10, 100)
-    >>> round(float(d), 2), bool(p < 0.001)
-    (0.2, True)
-    """
-    k1, n1, k2, n2 = (np.asarray(v, dtype=float) for v in (k1, n1, k2, n2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p1, p2 = k1 / n1, k2 / n2
-        pooled = (k1 + k2) / (n1 + n2)
-        se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-        z = np.where(se > 0, (p1 - p2) / se, 0.0)
-    p = 2 * stats.norm.sf(np.abs(z))
-    valid = (n1 > 0) & (n2 > 0)
-    return np.where(valid, p1 - p2, np.nan), np.where(valid, p, np.nan)
-
-
 def mean_difference_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     """Difference of means ``mean(a) - mean(b)``, its standard error and Welch z-test p-value."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)

@@ -21,8 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 from scipy.special import expit, logit
+
+from . import drift
 
 # Smallest / largest score used on the logit scale (scores of exactly 0 or 1 are clipped).
 _EPS = 1e-6
@@ -362,26 +364,21 @@ def prior_adjusted(scores: np.ndarray, old_rate: float, new_rate: float) -> np.n
 
 
 # --- regression targets -------------------------------------------------------------------------------
-def psi(reference: np.ndarray, production: np.ndarray, *, bins: int = 10, eps: float = 1e-4) -> float:
-    """Population stability index on reference-quantile bins (< 0.1 stable, > 0.25 critical)."""
-    r = np.asarray(reference, dtype=float)
-    p = np.asarray(production, dtype=float)
-    r, p = r[np.isfinite(r)], p[np.isfinite(p)]
+def psi(reference: np.ndarray, production: np.ndarray, *, bins: int = drift.BINS, eps: float = drift.EPS) -> float:
+    """Population stability index on reference-quantile bins (< 0.1 stable, > 0.25 critical).
+
+    The same statistic the drift check reports for a numeric column (:func:`drift.psi` on
+    :func:`drift.quantile_edges` bins: right-closed, edges at reference deciles, shares below
+    ``eps`` raised to it). Missing and infinite values are left out; NaN when a side has none left.
+    """
+    r, p = drift.sorted_finite(reference)[0], drift.sorted_finite(production)[0]
     if len(r) == 0 or len(p) == 0:
         return float("nan")
-    edges = np.unique(np.quantile(r, np.linspace(0, 1, bins + 1))[1:-1])
-    r_share = np.bincount(np.searchsorted(edges, r, side="right"), minlength=len(edges) + 1) / len(r)
-    p_share = np.bincount(np.searchsorted(edges, p, side="right"), minlength=len(edges) + 1) / len(p)
-    r_share, p_share = np.maximum(r_share, eps), np.maximum(p_share, eps)
-    return float(np.sum((p_share - r_share) * np.log(p_share / r_share)))
+    edges = drift.quantile_edges(r, bins)
+    return drift.psi(drift.bin_counts(r, edges), drift.bin_counts(p, edges), eps=eps)
 
 
 def ks(reference: np.ndarray, production: np.ndarray) -> tuple[float, float]:
-    """Two-sample Kolmogorov–Smirnov statistic and p-value."""
-    r = np.asarray(reference, dtype=float)
-    p = np.asarray(production, dtype=float)
-    r, p = r[np.isfinite(r)], p[np.isfinite(p)]
-    if len(r) == 0 or len(p) == 0:
-        return float("nan"), float("nan")
-    res = stats.ks_2samp(r, p)
-    return float(res.statistic), float(res.pvalue)
+    """Two-sample Kolmogorov–Smirnov statistic and p-value (:func:`drift.ks_sorted`, as the drift
+    check computes it); missing and infinite values are left out."""
+    return drift.ks_sorted(drift.sorted_finite(reference)[0], drift.sorted_finite(production)[0])

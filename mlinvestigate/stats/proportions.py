@@ -1,8 +1,9 @@
 """Comparing proportions between two groups: tests and an interval for the difference.
 
-Used wherever a triage check asks "is this group's rate worse than that one's?" (a segment against
-the rest of production, a production missing rate against reference). Vectorised: segment tables
-test thousands of groups at once.
+The one place the kit compares two proportions, wherever a check asks "does this rate differ from
+that one?": a segment against the rest of production, a missing rate in production against
+reference, a label source's share or agreement against the others, labelled rows' prediction mix
+against unlabelled ones. Vectorised: segment tables test thousands of groups at once.
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ def two_proportion_z(k1, n1, k2, n2, *, alternative: str = "less") -> np.ndarray
         raise ValueError(f"alternative must be 'less', 'greater' or 'two-sided', got {alternative!r}")
     p = np.where(se == 0, 1.0, p)
     return np.where((n1 > 0) & (n2 > 0), p, np.nan)
+
+
+def proportion_difference(k1, n1, k2, n2) -> tuple[np.ndarray, np.ndarray]:
+    """Difference of proportions ``k1/n1 - k2/n2`` and its two-sided pooled z-test p-value (vectorised).
+
+    Both are NaN where a side is empty; the p-value is 1 where both sides are all 0 or all 1
+    (:func:`two_proportion_z` with ``alternative="two-sided"``).
+
+    Examples
+    --------
+    >>> d, p = proportion_difference(30, 100, 10, 100)
+    >>> round(float(d), 2), bool(p < 0.001)
+    (0.2, True)
+    """
+    k1, n1, k2, n2 = (np.asarray(v, dtype=float) for v in (k1, n1, k2, n2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = k1 / n1 - k2 / n2
+    p = two_proportion_z(k1, n1, k2, n2, alternative="two-sided")
+    return np.where((n1 > 0) & (n2 > 0), diff, np.nan), p
 
 
 def lower_rate_p(k1, n1, k2, n2) -> np.ndarray:
