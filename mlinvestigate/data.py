@@ -44,7 +44,9 @@ def read_table(path: Path, role: str, *, text_columns: tuple[str, ...] = ()) -> 
         if path.suffix.lower() == ".csv":
             from pyarrow import csv, string
 
-            options = csv.ConvertOptions(column_types={c: string() for c in text_columns})
+            # empty cells are missing values (an unlabelled row), as pandas reads them
+            options = csv.ConvertOptions(column_types={c: string() for c in text_columns},
+                                         strings_can_be_null=True)
             return csv.read_csv(path, convert_options=options).to_pandas()
         return pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message

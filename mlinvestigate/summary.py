@@ -163,12 +163,30 @@ def attribution(incident, doc: dict, *, seed: int = 0) -> dict | None:
     res["higher_is_better"] = metric.get("higher_is_better", True)
     res["production_rates_from"] = rates_from
     res["domain_auc"] = domain.auc
+    outside = _outside_reference(domain, incident, seed=seed)
+    res["production_outside_reference"] = outside
+    if outside is not None and outside > 0.01:
+        res["reliability"].append(
+            f"{outside:.0%} of production rows look like no reference row (density ratio at its cap): "
+            "how the model does there cannot be learned from reference rows, so the covariate part is a "
+            "lower bound and their loss lands in 'unexplained'")
     if domain.excluded:
         res["reliability"].append(
             "left out of the covariate part because they alone tell production from reference "
             "(a unit change, an id or a new category; their effect lands in 'unexplained'): "
             + ", ".join(sorted(domain.excluded)))
     return res
+
+
+def _outside_reference(domain, incident, *, seed: int, rows: int = 20_000, cap: float = 100.0) -> float | None:
+    """Share of production rows (seeded sample) whose density ratio reaches ``cap``."""
+    from .data import sample_rows
+    from .stats.domain import density_ratios
+
+    if not np.isfinite(domain.auc):
+        return None
+    ratios = density_ratios(domain, sample_rows(incident.production, rows, seed=seed), clip=(0.0, cap))
+    return float(np.mean(ratios >= cap)) if len(ratios) else None
 
 
 # --- what to do now -------------------------------------------------------------------------

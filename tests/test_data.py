@@ -111,3 +111,18 @@ def test_versions_in_csv_stay_text(tmp_path):
                          prod_edit=lambda d: d.assign(version="2.10"), ref_edit=lambda d: d.assign(version="2.10"))
     inc = load_incident(path)
     assert set(inc.production["version"]) == {"2.10"}
+
+
+def test_empty_text_cells_in_csv_are_missing(tmp_path):
+    """An empty cell in a text column of a CSV is missing (not an empty string): unlabelled."""
+    def edit(d):
+        d["label"] = np.where(d["label"] == 1, "declined", "approved").astype(object)
+        d["pred"] = np.where(d["pred"] == 1, "declined", "approved").astype(object)
+        return d
+
+    def prod_edit(d):
+        d = edit(d)
+        d.loc[d.index[:50], "label"] = None
+        return d
+    inc = load_incident(tiny_incident(tmp_path, fmt="csv", ref_edit=edit, prod_edit=prod_edit))
+    assert int((~inc.labelled).sum()) == 50 and "" not in set(inc.production["label"].dropna())

@@ -49,7 +49,10 @@ def test_actions_follow_the_planted_cause(investigated):
     assert any(a.startswith("Adjust the decision threshold") for a in actions)
 
 
-def test_drift_attribution_blames_covariate_shift(investigated):
-    """On the drift scenario the covariate part of the gap is material and positive."""
+def test_attribution_says_when_production_leaves_reference_coverage(investigated):
+    """Drift into values reference never saw cannot be re-weighted: the summary says so; control
+    has no such rows."""
     attr = investigated("drift")["attribution"]
-    assert attr["parts"]["covariate_shift"]["ci"][0] > 0
+    assert attr["production_outside_reference"] > 0.1
+    assert any("look like no reference row" in note for note in attr["reliability"])
+    assert investigated("control")["attribution"]["production_outside_reference"] < 0.01
