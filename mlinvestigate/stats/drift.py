@@ -425,7 +425,7 @@ def categorical_drift(ref_codes: np.ndarray, prod_codes: np.ndarray, categories,
     --------
     >>> d = categorical_drift(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), ["a", "b"])
     >>> round(d.js, 3)
-    0.19
+    0.221
     """
     k = len(categories)
     ref_codes = np.asarray(ref_codes)
