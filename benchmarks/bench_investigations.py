@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,8 +23,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+# Peak memory is the process's own high-water mark (VmHWM): ru_maxrss would carry over the
+# parent's peak through fork and exec.
+PEAK = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]) / 1024"
 CHECK = r"""
-import json, resource, sys, time
+import json, sys, time
 from mlinvestigate import load_incident, checks
 t0 = time.perf_counter()
 inc = load_incident(sys.argv[1], cache=sys.argv[2])
@@ -33,7 +35,24 @@ t1 = time.perf_counter()
 res = checks.get(sys.argv[3]).run(inc)
 t2 = time.perf_counter()
 print(json.dumps({"load_s": t1 - t0, "check_s": t2 - t1, "verdict": res.finding.verdict,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": PEAK}))
+""".replace("PEAK", PEAK)
+LOAD = r"""
+import json, sys, time
+from pathlib import Path
+from mlinvestigate import load_incident
+t0 = time.perf_counter()
+inc = load_incident(sys.argv[1])
+inc.save_cache(Path(sys.argv[2]))
+print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_mb": PEAK}))
+""".replace("PEAK", PEAK)
+CLI = r"""
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+code = subprocess.call([sys.executable, "-m", "mlinvestigate", *sys.argv[1:]], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+print(json.dumps({"seconds": time.perf_counter() - t0, "exit": code,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
 """
 
 
@@ -81,37 +100,34 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="write the incident here and keep it")
     ap.add_argument("--no-cli", action="store_true", help="skip the whole `mlinvestigate run`")
     args = ap.parse_args()
-    from mlinvestigate import load_incident
     from mlinvestigate.runner import available_checks
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="mli-bench-"))
     t = time.perf_counter()
     spec = make_incident(base / "incident", args.rows)
     print(f"generated {args.rows:,} + {args.rows:,} rows in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    t = time.perf_counter()
-    incident = load_incident(spec)
-    load_s = time.perf_counter() - t
     cache = base / "cache"
-    incident.save_cache(cache)
-    del incident
-    print("| step | seconds | peak RSS (MB) | verdict |\n| --- | ---: | ---: | --- |")
-    print(f"| load + type both files (once per run) | {load_s:.1f} | "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} | |")
+    r = _json(subprocess.run([sys.executable, "-c", LOAD, str(spec), str(cache)], capture_output=True, text=True))
+    print("| step | seconds | peak memory of the process (MB) | verdict |\n| --- | ---: | ---: | --- |")
+    print(f"| load + type both files, write the cache (once per run) | {r['seconds']:.1f} | {r['peak_rss_mb']:.0f} | |")
     for check in (args.checks.split(",") if args.checks else available_checks()):
         proc = subprocess.run([sys.executable, "-c", CHECK, str(spec), str(cache), check],
                               capture_output=True, text=True)
         if proc.returncode:
             print(f"| {check} | failed | | {proc.stderr.strip().splitlines()[-1][:80]} |")
             continue
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"| {check} (cache read {r['load_s']:.1f} s) | {r['check_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['verdict']} |")
+        r = _json(proc)
+        print(f"| {check} (reading the cache: {r['load_s']:.1f} s) | {r['check_s']:.1f} | {r['peak_rss_mb']:.0f} | "
+              f"{r['verdict']} |")
     if not args.no_cli:
-        t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "mlinvestigate", "run", str(spec), "--out", str(base / "reports")]
-                              + (["--checks", args.checks] if args.checks else []), capture_output=True, text=True)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(f"| `mlinvestigate run` end to end, --jobs 2 (exit {proc.returncode}) | "
-              f"{time.perf_counter() - t:.1f} | {children:.0f} (largest process) | |")
+        cmd = ["run", str(spec), "--out", str(base / "reports")] + (["--checks", args.checks] if args.checks else [])
+        r = _json(subprocess.run([sys.executable, "-c", CLI, *cmd], capture_output=True, text=True))
+        print(f"| `mlinvestigate run` end to end, --jobs 2 (exit {r['exit']}) | {r['seconds']:.1f} | "
+              f"{r['peak_rss_mb']:.0f} (largest process) | |")
+
+
+def _json(proc: subprocess.CompletedProcess) -> dict:
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 if __name__ == "__main__":
