@@ -225,23 +225,26 @@ def actions(incident, doc: dict, routing: pd.DataFrame) -> list[dict]:
     checks = doc["checks"]
     out = []
 
+    explained = doc.get("explained_by", {})
+
     def detected(c):
-        return checks.get(c, {}).get("verdict") == "detected"
+        # a symptom another finding accounts for gets that finding's action, not its own
+        return checks.get(c, {}).get("verdict") == "detected" and c not in explained
 
     if detected("deployment"):
         versions = checks["deployment"].get("culprits", [])
         expected = incident.spec.model.version
-        out.append({"action": "Roll back / pin the serving version",
+        out.append({"check": "deployment", "action": "Roll back / pin the serving version",
                     "detail": f"route all traffic to version {expected or 'the validated one'}"
                               + (f"; stop serving {', '.join(versions)}" if versions else ""),
                     "why": checks["deployment"]["summary"]})
     if detected("skew"):
-        out.append({"action": "Fix the serving feature pipeline",
+        out.append({"check": "skew", "action": "Fix the serving feature pipeline",
                     "detail": "recompute " + ", ".join(checks["skew"].get("culprits", [])[:5])
                               + " the way training does (see the skew page for each pattern)",
                     "why": checks["skew"]["summary"]})
     if detected("health"):
-        out.append({"action": "Fix serving health first",
+        out.append({"check": "health", "action": "Fix serving health first",
                     "detail": "failing signals: " + ", ".join(checks["health"].get("culprits", [])[:6]),
                     "why": checks["health"]["summary"]})
     ev = checks.get("prior_shift", {}).get("evidence", {})
@@ -249,21 +252,21 @@ def actions(incident, doc: dict, routing: pd.DataFrame) -> list[dict]:
     if isinstance(rec, dict):
         rec = rec.get("accuracy", rec.get("value"))
     if detected("prior_shift") and isinstance(rec, (int, float)):
-        out.append({"action": "Adjust the decision threshold",
+        out.append({"check": "prior_shift", "action": "Adjust the decision threshold",
                     "detail": f"move the threshold to {rec:.2f} for the new class balance "
                               "(see the threshold curve on the prior-shift page)",
                     "why": checks["prior_shift"]["summary"]})
     elif detected("prior_shift"):
-        out.append({"action": "Adjust the decision threshold or recalibrate",
+        out.append({"check": "prior_shift", "action": "Adjust the decision threshold or recalibrate",
                     "detail": "the class balance moved; re-weight scores to the new prior",
                     "why": checks["prior_shift"]["summary"]})
     if detected("leakage"):
-        out.append({"action": "Retrain without the leaking features",
+        out.append({"check": "leakage", "action": "Retrain without the leaking features",
                     "detail": "drop " + ", ".join(checks["leakage"].get("culprits", [])[:5])
                               + "; the offline metric was inflated and is not a baseline",
                     "why": checks["leakage"]["summary"]})
     if detected("labels"):
-        out.append({"action": "Audit the labels before trusting the production metric",
+        out.append({"check": "labels", "action": "Audit the labels before trusting the production metric",
                     "detail": "review the likely mislabelled rows on the labels page; align label definitions"
                               + (" with " + ", ".join(checks["labels"]["culprits"][:3])
                                  if checks["labels"].get("culprits") else ""),
@@ -271,16 +274,17 @@ def actions(incident, doc: dict, routing: pd.DataFrame) -> list[dict]:
     if detected("drift") or detected("segments"):
         culprits = (checks.get("segments", {}).get("culprits", []) if detected("segments")
                     else checks["drift"].get("culprits", []))
-        out.append({"action": "Ensemble with a rule-based baseline where the model is out of its depth",
+        source = "segments" if detected("segments") else "drift"
+        out.append({"check": source, "action": "Ensemble with a rule-based baseline where the model is out of its depth",
                     "detail": "send " + ", ".join(culprits[:4])
                               + " traffic (or inputs outside the reference range) to the previous rules or "
                                 "baseline until the model is retrained on recent data",
                     "why": (checks["segments"] if detected("segments") else checks["drift"])["summary"]})
-        out.append({"action": "Retrain on recent production data",
+        out.append({"check": source, "action": "Retrain on recent production data",
                     "detail": "include the drifted period once labels arrive; validate on the newest weeks",
                     "why": "the input distribution moved since training"})
     if detected("measurement"):
-        out.append({"action": "Report the fair metric, not the raw one",
+        out.append({"check": "measurement", "action": "Report the fair metric, not the raw one",
                     "detail": "the labelled production rows are not a fair sample; use the measurement "
                               "page's estimate for all traffic",
                     "why": checks["measurement"]["summary"]})
@@ -295,9 +299,10 @@ def actions(incident, doc: dict, routing: pd.DataFrame) -> list[dict]:
             best = routing.iloc[len(routing) // 2]
             detail = (f"routing the {best['routed']:.0%} least confident predictions to review keeps "
                       f"{best['accuracy']:.1%} accuracy on the rest; pick the share on the curve below")
-        out.append({"action": "Route low-confidence predictions to human review", "detail": detail,
+        out.append({"check": "", "action": "Route low-confidence predictions to human review", "detail": detail,
                     "why": "buys time while the cause is fixed"})
-    return out
+    order = {c: i for i, c in enumerate(doc["ranking"])}
+    return sorted(out, key=lambda a: order.get(a["check"], len(order)))  # stable: routing stays last
 
 
 # --- what to monitor --------------------------------------------------------------------------

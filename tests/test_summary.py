@@ -106,3 +106,15 @@ def test_html_sections_escape_data(incident):
     s = sm.Summary(doc, *sm.diagnose(doc), None, [], [], sm.checklist(doc), sm.routing_curve(incident))
     html = sm.diagnosis_html(s) + sm.header_html(doc)
     assert "<script>" not in html and "&lt;script&gt;" in html and "<b>p</b>" not in html
+
+
+def test_symptoms_get_no_action_of_their_own_and_actions_follow_the_ranking(incident):
+    """A label shift explained by a failing segment asks for no label audit; the segment comes first."""
+    doc = _doc(labels=_finding("detected", "warning", "Label rate moved.", ["definition"], check="labels"),
+               segments=_finding("detected", "critical", "BR fails.", ["country=BR"], check="segments"),
+               prior_shift=_finding("detected", "warning", "Rate moved.", check="prior_shift"))
+    doc["explained_by"] = {"labels": "segments"}
+    acts = sm.actions(incident, doc, sm.routing_curve(incident))
+    names = [a["action"] for a in acts]
+    assert not any(n.startswith("Audit the labels") for n in names)
+    assert names[0].startswith("Ensemble") and names[-1].startswith("Route")
