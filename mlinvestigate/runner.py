@@ -106,7 +106,7 @@ def _run_one(check: str, notebook: str, spec_path: str, folder: str, cache: str,
                                         "trust_model": trust_model, "interactive": False},
                             progress_bar=False, cwd=str(Path(spec_path).parent),
                             # the kernel listens on loopback only; its TCP notice is noise on a terminal
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except Exception as exc:  # noqa: BLE001 - any failure becomes this check's error finding
         error = exc
     finding_file = folder_p / "findings" / f"{check}.json"
@@ -204,7 +204,7 @@ def _run_summary(notebooks: Path, spec_path: Path, folder: Path, cache: str, tru
                             parameters={"spec": str(spec_path), "out": str(folder), "data": cache,
                                         "trust_model": trust_model, "interactive": False},
                             progress_bar=False, cwd=str(spec_path.parent),
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         render_html(out_nb, folder / "index.html", {**meta, "current": "index.html"})
     except Exception as exc:  # noqa: BLE001 - fall back to the plain index
         return str(getattr(exc, "evalue", None) or exc).splitlines()[0][:300]

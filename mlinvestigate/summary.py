@@ -104,9 +104,18 @@ def diagnose(doc: dict) -> tuple[str, list[str], list[str]]:
     top = ranking[0]
     f = checks[top]
     headline = f"Most likely cause: {_checks.TITLES[top].split(':')[0].lower()}. {f['summary']}"
-    if len(ranking) > 1:
-        headline += " Also detected: " + ", ".join(_checks.TITLES[c].split(":")[0].lower()
-                                                   for c in ranking[1:]) + "."
+    explained = doc.get("explained_by", {})
+
+    def name(c):
+        return _checks.TITLES[c].split(":")[0].lower()
+
+    others = [c for c in ranking[1:] if c not in explained]
+    symptoms = [c for c in ranking[1:] if c in explained]
+    if others:
+        headline += " Also detected: " + ", ".join(map(name, others)) + "."
+    if symptoms:
+        headline += (" Detected as consequences: " + ", ".join(f"{name(c)} (follows from {name(explained[c])})"
+                                                              for c in symptoms) + ".")
     return headline, ruled_out, undecided
 
 

@@ -118,3 +118,12 @@ def test_symptoms_get_no_action_of_their_own_and_actions_follow_the_ranking(inci
     names = [a["action"] for a in acts]
     assert not any(n.startswith("Audit the labels") for n in names)
     assert names[0].startswith("Ensemble") and names[-1].startswith("Route")
+
+
+def test_headline_separates_other_causes_from_consequences():
+    doc = _doc(drift=_finding("detected", "critical", "Two features drifted.", ["amount"], check="drift"),
+               health=_finding("detected", "warning", "Out of range.", ["out_of_range:amount"], check="health"))
+    doc["explained_by"] = {"health": "drift"}
+    headline, _, _ = sm.diagnose(doc)
+    assert "Also detected" not in headline
+    assert "serving health (follows from data drift)" in headline
