@@ -44,7 +44,7 @@ def single_file(folder: str | Path, dest: str | Path | None = None) -> Path:
             if target in names:
                 a["href"] = "#" + _anchor(target)
         main = soup.find("main") or soup.body
-        label = "Summary" if page == "index.html" else checks.TITLES[page.removesuffix(".html")]
+        label = "Summary" if page == "index.html" else checks.short_title(page.removesuffix(".html"))
         for nav in main.find_all(class_=["mli-header", "mli-nav"]):
             nav.decompose()
         sections.append((page, label, main.decode_contents()))
@@ -69,7 +69,7 @@ def single_file(folder: str | Path, dest: str | Path | None = None) -> Path:
     nav = out.new_tag("nav", attrs={"class": "mli-nav"})
     for page, label, _ in sections:
         a = out.new_tag("a", href="#" + _anchor(page))
-        a.string = label.split(":")[0]
+        a.string = label
         nav.append(a)
     body.append(nav)
     for page, _, inner in sections:

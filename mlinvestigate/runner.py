@@ -17,6 +17,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -65,7 +66,7 @@ def new_report_folder(out: Path, name: str, *, today: dt.date | None = None) -> 
 
 def _pages(selected: list[str]) -> list[dict]:
     return [{"href": "index.html", "label": "Summary"}] + [
-        {"href": f"{c}.html", "label": checks.TITLES[c].split(":")[0]} for c in selected]
+        {"href": f"{c}.html", "label": checks.short_title(c)} for c in selected]
 
 
 def render_html(notebook: Path, html_path: Path, meta: dict) -> None:
@@ -82,31 +83,45 @@ def render_html(notebook: Path, html_path: Path, meta: dict) -> None:
     html_path.write_text(body, encoding="utf-8")
 
 
-def _kernel_threads(jobs: int) -> None:
-    """Share the cores between notebooks running side by side (set before kernels start).
+@contextmanager
+def _kernel_threads(jobs: int):
+    """Share the cores between notebooks running side by side (kernels started inside the block).
 
     OpenMP threads (gradient boosting) spin-wait for each other when there are more threads than
     free cores, which made fits 20x slower with two notebooks on two cores.
     """
+    before = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, jobs)))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
+
+
+def _execute(source: Path, out_nb: Path, spec_path: Path, folder: Path, cache: str, trust_model: bool) -> None:
+    """papermill: run ``source`` into ``out_nb`` with the run's parameters, no display attached."""
+    import papermill as pm
+
+    pm.execute_notebook(str(source), str(out_nb), kernel_name="python3",
+                        parameters={"spec": str(spec_path), "out": str(folder), "data": cache,
+                                    "trust_model": trust_model, "interactive": False},
+                        progress_bar=False, cwd=str(spec_path.parent),
+                        # the kernel listens on loopback only; its TCP notice is noise on a terminal
+                        extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
 
 
 def _run_one(check: str, notebook: str, spec_path: str, folder: str, cache: str, trust_model: bool,
              meta: dict, jobs: int) -> dict:
     """Execute and render one check's notebook (in a worker process). Returns its finding."""
-    import papermill as pm
-
-    _kernel_threads(jobs)
     folder_p = Path(folder)
     out_nb = folder_p / f"{check}.ipynb"
     error = None
     try:
-        pm.execute_notebook(notebook, str(out_nb), kernel_name="python3",
-                            parameters={"spec": spec_path, "out": folder, "data": cache,
-                                        "trust_model": trust_model, "interactive": False},
-                            progress_bar=False, cwd=str(Path(spec_path).parent),
-                            # the kernel listens on loopback only; its TCP notice is noise on a terminal
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        with _kernel_threads(jobs):
+            _execute(Path(notebook), out_nb, Path(spec_path), folder_p, cache, trust_model)
     except Exception as exc:  # noqa: BLE001 - any failure becomes this check's error finding
         error = exc
     finding_file = folder_p / "findings" / f"{check}.json"
@@ -173,13 +188,8 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
         doc = findings_document(incident, findings, created=created, command=command)
         (folder / "findings.json").write_text(json.dumps(doc, indent=1))
         progress("summary")
-        threads = os.environ.get("OMP_NUM_THREADS")
-        _kernel_threads(1)
-        summary_error = _run_summary(Path(notebooks), spec_path, folder, cache, trust_model, meta)
-        if threads is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = threads
+        with _kernel_threads(1):
+            summary_error = _run_summary(Path(notebooks), spec_path, folder, cache, trust_model, meta)
     if summary_error or not (folder / "index.html").exists():
         # the plain index still lists every verdict; a failure is shown on it
         if summary_error:
@@ -193,18 +203,12 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
 def _run_summary(notebooks: Path, spec_path: Path, folder: Path, cache: str, trust_model: bool,
                  meta: dict) -> str | None:
     """Execute the summary notebook into ``index.html``; return the error text if it failed."""
-    import papermill as pm
-
     source = notebooks / "summary.ipynb"
     if not source.exists():
         return None
     out_nb = folder / "summary.ipynb"
     try:
-        pm.execute_notebook(str(source), str(out_nb), kernel_name="python3",
-                            parameters={"spec": str(spec_path), "out": str(folder), "data": cache,
-                                        "trust_model": trust_model, "interactive": False},
-                            progress_bar=False, cwd=str(spec_path.parent),
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+        _execute(source, out_nb, spec_path, folder, cache, trust_model)
         render_html(out_nb, folder / "index.html", {**meta, "current": "index.html"})
     except Exception as exc:  # noqa: BLE001 - fall back to the plain index
         return str(getattr(exc, "evalue", None) or exc).splitlines()[0][:300]

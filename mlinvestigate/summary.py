@@ -56,7 +56,7 @@ class Summary:
         explained = self.doc.get("explained_by", {})
         for cid in order:
             f = self.doc["checks"][cid]
-            why = (f"Follows from {_checks.TITLES[explained[cid]].split(':')[0].lower()}: "
+            why = (f"Follows from {_checks.short_title(explained[cid]).lower()}: "
                    if cid in explained else "")
             rows.append({"check": _checks.TITLES.get(cid, cid), "verdict": f["verdict"],
                          "severity": f["severity"], "summary": why + f["summary"],
@@ -98,16 +98,16 @@ def diagnose(doc: dict) -> tuple[str, list[str], list[str]]:
         headline = "Nothing is wrong: no investigation found a problem."
         if undecided:
             headline += (" Not everything could be checked: "
-                         + ", ".join(f"{_checks.TITLES[c].split(':')[0].lower()} ({checks[c]['verdict']})"
+                         + ", ".join(f"{_checks.short_title(c).lower()} ({checks[c]['verdict']})"
                                      for c in undecided) + ".")
         return headline, ruled_out, undecided
     top = ranking[0]
     f = checks[top]
-    headline = f"Most likely cause: {_checks.TITLES[top].split(':')[0].lower()}. {f['summary']}"
+    headline = f"Most likely cause: {_checks.short_title(top).lower()}. {f['summary']}"
     explained = doc.get("explained_by", {})
 
     def name(c):
-        return _checks.TITLES[c].split(":")[0].lower()
+        return _checks.short_title(c).lower()
 
     others = [c for c in ranking[1:] if c not in explained]
     symptoms = [c for c in ranking[1:] if c in explained]
@@ -141,13 +141,8 @@ def _fair_production(doc: dict) -> float | None:
     if f.get("verdict") != "detected":
         return None
     ev = f.get("evidence", {})
-    for key in ("fair_production", "estimated_production_metric"):
-        v = ev.get(key)
-        if isinstance(v, dict):
-            v = v.get("value")
-        if isinstance(v, (int, float)):
-            return float(v)
-    return None
+    v = ev.get("fair_production")
+    return float(v) if isinstance(v, (int, float)) else None
 
 
 def attribution(incident, doc: dict, *, seed: int = 0) -> dict | None:
@@ -488,7 +483,7 @@ def diagnosis_html(s: Summary) -> str:
         f"<td>{esc(r.severity)}</td><td style='text-align:left'>{esc(r.summary)}</td>"
         f"<td style='text-align:left'>{esc(r.culprits)}</td></tr>"
         for r in s.diagnosis_table().itertuples())
-    ruled = ", ".join(esc(_checks.TITLES[c].split(":")[0].lower()) for c in s.ruled_out) or "nothing"
+    ruled = ", ".join(esc(_checks.short_title(c).lower()) for c in s.ruled_out) or "nothing"
     return (f"<p>Ruled out: {ruled}.</p>"
             f"<table class='mli-table'><tr><th>check</th><th>verdict</th><th>severity</th><th>summary</th>"
             f"<th>culprits</th></tr>{rows}</table>")

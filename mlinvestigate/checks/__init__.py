@@ -27,6 +27,11 @@ TITLES = {
 }
 
 
+def short_title(check_id: str) -> str:
+    """The title without its question: "Segments" for "Segments: where does it fail?"."""
+    return TITLES[check_id].split(":")[0]
+
+
 def get(check_id: str) -> ModuleType:
     """The module of check ``check_id`` (imported on first use)."""
     if check_id not in CHECK_IDS:
