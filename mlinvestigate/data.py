@@ -304,8 +304,9 @@ def _build(spec: IncidentSpec, ref: pd.DataFrame, prod: pd.DataFrame, offline: p
         if getattr(cols, key) and offline is not None:
             _require(offline, getattr(cols, key), key, "serving.offline", spec.serving.offline)
 
-    # Features: explicit list, else every column not given another role.
-    roles = set(cols.roles()) | set(cols.segments) | set(spec.leakage.available_at.values())
+    # Features: explicit list, else every column not given another role. Segment columns are model
+    # inputs too (a country or a channel usually is), so they stay features unless `features` says otherwise.
+    roles = set(cols.roles()) | set(spec.leakage.available_at.values())
     if cols.features is not None:
         for f in cols.features:
             _require(ref, f, "features", "reference", spec.reference)
