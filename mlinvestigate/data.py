@@ -9,8 +9,11 @@ parsing the source files again.
 
 from __future__ import annotations
 
+import csv as _csv
+import gzip
 import hashlib
 import json
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +23,21 @@ import numpy as np
 import pandas as pd
 
 from . import thresholds as _thresholds
+from .display import listing, number, percent, scalar, text
 from .errors import DataError
-from .spec import IncidentSpec, load_spec
+from .spec import IncidentSpec, load_spec, table_files
 
 FEATURE_TYPES = ("numeric", "categorical", "boolean", "datetime")
 _CACHE_VERSION = 1
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file; of a folder or glob, the sha256 of its files' names and hashes, so it
+    changes when any file is added, removed, renamed or edited."""
+    files = table_files(path)
+    if files != [path]:
+        lines = "".join(f"{_relative(f, path)}\t{sha256_of(f)}\n" for f in files)
+        return hashlib.sha256(lines.encode()).hexdigest()
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):
@@ -35,22 +45,116 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def read_table(path: Path, role: str, *, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read a CSV or Parquet file, naming the file and role in any error.
-
-    ``text_columns`` are read from CSV as text: a model version "2.10" must not become 2.1.
-    """
+def _relative(file: Path, base: Path) -> str:
+    root = base if base.is_dir() else base.parent
+    while any(ch in root.name for ch in "*?["):
+        root = root.parent
     try:
-        if path.suffix.lower() == ".csv":
-            from pyarrow import csv, string
+        return file.relative_to(root).as_posix()
+    except ValueError:
+        return file.as_posix()
 
-            # empty cells are missing values (an unlabelled row), as pandas reads them
-            options = csv.ConvertOptions(column_types={c: string() for c in text_columns},
-                                         strings_can_be_null=True)
-            return csv.read_csv(path, convert_options=options).to_pandas()
-        return pd.read_parquet(path)
+
+_SEPARATORS = {",": "','", ";": "';'", "\t": "a tab", "|": "'|'"}
+_COMMA_NUMBER = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
+_DOT_NUMBER = re.compile(r"^\s*[+-]?\d*\.\d+(?:[eE][+-]?\d+)?\s*$")
+
+
+def csv_dialect(path: Path, *, sample_bytes: int = 1 << 16) -> tuple[str, str]:
+    """The separator and decimal point of a CSV file, read from its first lines.
+
+    The separator is the candidate (``,``, ``;``, tab, ``|``) that splits every sampled line into
+    the same number of fields, more than one, the most fields winning (quotes respected). A file
+    separated by ``;`` or tabs whose numbers are written ``1,5`` (and none ``1.5``) uses the
+    decimal comma, as spreadsheets in most of Europe save them.
+    """
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        head = fh.read(sample_bytes)
+        more = bool(fh.read(1))
+    lines = head.splitlines()
+    if more and len(lines) > 1:
+        lines = lines[:-1]  # the last line may be cut in the middle
+    lines = [line for line in lines[:200] if line.strip()]
+    best, best_fields = ",", 0
+    for sep in (",", "\t", ";", "|"):
+        try:
+            widths = {len(row) for row in _csv.reader(lines, delimiter=sep)}
+        except _csv.Error:
+            continue
+        if len(widths) == 1 and (n := widths.pop()) > max(best_fields, 1):
+            best, best_fields = sep, n
+    decimal = "."
+    if best in ("\t", ";") and len(lines) > 1:
+        cells = [c for row in _csv.reader(lines[1:], delimiter=best) for c in row]
+        if any(_COMMA_NUMBER.match(c) for c in cells) and not any(_DOT_NUMBER.match(c) for c in cells):
+            decimal = ","
+    return best, decimal
+
+
+def read_table(path: Path, role: str, *, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file, a folder of them or a glob, naming the file and role in any error.
+
+    CSV separators and decimal commas are detected (:func:`csv_dialect`); a UTF-8 byte-order mark
+    and gzip compression (``.csv.gz``) are handled. ``text_columns`` are read from CSV as text: a
+    model version "2.10" must not become 2.1.
+    """
+    files = table_files(path)
+    if not files:
+        raise DataError(f"{role} {str(path)!r} holds no .csv or .parquet file.")
+    parquet = files[0].name.lower().endswith((".parquet", ".pq"))
+    try:
+        if parquet:
+            if files == [path]:
+                return pd.read_parquet(path)
+            import pyarrow.dataset as ds
+
+            source = str(path) if path.is_dir() else [str(f) for f in files]
+            return ds.dataset(source, format="parquet", partitioning="hive").to_table().to_pandas()
     except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message
-        raise DataError(f"{role} file {str(path)!r} could not be read: {exc}") from None
+        raise DataError(f"{role} {str(path)!r} could not be read as Parquet: {_short(exc)}") from None
+    frames = [_read_csv(f, role, text_columns) for f in files]
+    if len(frames) == 1:
+        return frames[0]
+    columns = [list(f.columns) for f in frames]
+    if any(c != columns[0] for c in columns):
+        odd = next(f for f, c in zip(files, columns, strict=True) if c != columns[0])
+        raise DataError(f"{role} {str(path)!r}: file {odd.name!r} does not have the same columns as "
+                        f"{files[0].name!r}; every file of a folder or glob must share one header.")
+    return pd.concat(frames, ignore_index=True)
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _read_csv(path: Path, role: str, text_columns: tuple[str, ...]) -> pd.DataFrame:
+    from pyarrow import csv, string
+
+    try:
+        sep, decimal = csv_dialect(path)
+    except (OSError, UnicodeError) as exc:
+        raise DataError(f"{role} file {str(path)!r} could not be read: {_short(exc)}") from None
+    seen = _SEPARATORS[sep] + (" with decimal commas" if decimal == "," else "")
+    # empty cells are missing values (an unlabelled row), as pandas reads them
+    options = csv.ConvertOptions(column_types={c: string() for c in text_columns},
+                                 strings_can_be_null=True, decimal_point=decimal)
+    try:
+        table = csv.read_csv(path, parse_options=csv.ParseOptions(delimiter=sep),
+                             convert_options=options).to_pandas()
+    except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message
+        hint = (" Save it as UTF-8 (spreadsheets call it 'CSV UTF-8')." if "UTF8" in str(exc).upper() else "")
+        raise DataError(f"{role} file {str(path)!r} could not be read as a CSV separated by {seen}: "
+                        f"{_short(exc)}.{hint}") from None
+    if table.shape[1] == 1:
+        name = str(table.columns[0])
+        other = next((s for s in (";", "\t", "|", ",") if s != sep and s in name), None)
+        if other is not None:
+            raise DataError(f"{role} file {str(path)!r} reads as one column {name!r}: its lines do not split "
+                            f"evenly on {_SEPARATORS[other]} (the separator seen in its header). Check "
+                            "that every line has as many fields as the header, with quotes around values "
+                            "that contain the separator.")
+    return table
 
 
 def sample_rows(df: pd.DataFrame, n: int, *, seed: int = 0) -> pd.DataFrame:
@@ -122,6 +226,11 @@ class Incident:
         Problems a reader should know about that do not stop the investigation.
     inputs : list of dict
         ``role``, ``path``, ``sha256``, ``rows`` of every file read.
+    identifier_like : list of str
+        Categorical columns with about as many distinct values as rows (ids, free text): left out
+        of ``features`` because distribution statistics mean nothing on them (:func:`identifier_like`).
+    duplicate_ids : dict
+        ``production`` / ``serving.offline`` → rows whose ``columns.id`` repeats an earlier row.
     """
 
     spec: IncidentSpec
@@ -137,6 +246,8 @@ class Incident:
     inputs: list[dict] = field(default_factory=list)
     missing_in_production: list[str] = field(default_factory=list)
     trust_model: bool = False
+    identifier_like: list[str] = field(default_factory=list)
+    duplicate_ids: dict[str, int] = field(default_factory=dict)
 
     # --- column roles -------------------------------------------------------------------------
     @property
@@ -200,6 +311,7 @@ class Incident:
             "classes": [_jsonable(c) for c in self.classes],
             "positive_label": _jsonable(self.positive_label), "warnings": self.warnings,
             "inputs": self.inputs, "missing_in_production": self.missing_in_production,
+            "identifier_like": self.identifier_like, "duplicate_ids": self.duplicate_ids,
         }
         (folder / "incident.json").write_text(json.dumps(meta, indent=1))
         return folder
@@ -207,6 +319,9 @@ class Incident:
 
 def _jsonable(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+_CACHED: dict[tuple, Incident] = {}
 
 
 def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None = None,
@@ -230,7 +345,12 @@ def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None =
     if not isinstance(spec, IncidentSpec):
         spec = load_spec(spec)
     if cache and (Path(cache) / "incident.json").exists():
-        return _from_cache(spec, Path(cache), trust_model)
+        # A run's kernels execute several notebooks each: the cache is read once per kernel.
+        key = (str(Path(cache).resolve()), str(spec.source), trust_model)
+        if key not in _CACHED:
+            _CACHED.clear()  # one run's incident at a time
+            _CACHED[key] = _from_cache(spec, Path(cache), trust_model)
+        return _CACHED[key]
 
     inputs = []
     frames = {}
@@ -238,9 +358,9 @@ def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None =
                        ("serving.offline", spec.serving.offline)):
         if path is None:
             continue
-        text = tuple(c for c in (spec.columns.model_version, spec.columns.label_source, spec.columns.status)
+        text_cols = tuple(c for c in (spec.columns.model_version, spec.columns.label_source, spec.columns.status)
                      if c is not None)
-        frames[role] = read_table(path, role, text_columns=text)
+        frames[role] = read_table(path, role, text_columns=text_cols)
         inputs.append({"role": role, "path": str(path), "sha256": sha256_of(path),
                        "rows": int(len(frames[role]))})
     if spec.model.path is not None:
@@ -260,7 +380,8 @@ def _from_cache(spec: IncidentSpec, folder: Path, trust_model: bool) -> Incident
         features=meta["features"], feature_types=meta["feature_types"], kind=meta["kind"],
         classes=meta["classes"], positive_label=meta["positive_label"], warnings=meta["warnings"],
         inputs=meta["inputs"], missing_in_production=meta["missing_in_production"],
-        trust_model=trust_model)
+        trust_model=trust_model, identifier_like=meta.get("identifier_like", []),
+        duplicate_ids=meta.get("duplicate_ids", {}))
 
 
 def _require(df: pd.DataFrame, column: str | None, key: str, role: str, path: Path) -> None:
@@ -340,14 +461,113 @@ def _build(spec: IncidentSpec, ref: pd.DataFrame, prod: pd.DataFrame, offline: p
                                 "both are compared as categories.")
                 t_ref = "categorical"
         feature_types[f] = t_ref
+    ids = [f for f, t in feature_types.items() if t == "categorical" and identifier_like(ref[f], prod[f])]
+    for f in ids:
+        warnings.append(f"column {f!r} looks like an identifier or free text "
+                        f"({_distinct_text(ref[f], prod[f])}): it is left out of the drift and "
+                        "model-based statistics, where every value would be new.")
+        del feature_types[f]
+    features = [f for f in features if f not in ids]
+    for f in features:
+        if prod[f].isna().all() and ref[f].notna().any():
+            warnings.append(f"feature {f!r} is empty (all missing) in production but has values in "
+                            f"{percent(ref[f].notna().mean())} of reference rows: it stopped arriving; "
+                            "the health check reports it.")
+    warnings.extend(_infinite_warnings(ref, prod, [f for f in features if feature_types[f] == "numeric"]))
     _categorise(ref, prod, offline, [f for f, t in feature_types.items() if t == "categorical"]
-                + [s for s in cols.segments if s not in feature_types])
+                + [s for s in cols.segments if s not in feature_types and s not in ids])
+    duplicates = _duplicate_ids(cols.id, {"production": prod, "serving.offline": offline}, warnings)
 
     kind, classes, positive = _labels(spec, ref, prod, offline, warnings)
     return Incident(spec=spec, reference=ref, production=prod, offline=offline, features=features,
                     feature_types=feature_types, kind=kind, classes=classes, positive_label=positive,
                     warnings=warnings, inputs=inputs, missing_in_production=missing,
-                    trust_model=trust_model)
+                    trust_model=trust_model, identifier_like=ids, duplicate_ids=duplicates)
+
+
+ID_MIN_ROWS = 50         # values below which a column is too short to call identifier-like
+ID_DISTINCT_SHARE = 0.5  # distinct values per value above which a category column is identifier-like
+_ID_SAMPLE = 20_000
+
+
+def identifier_like(reference: pd.Series, production: pd.Series) -> bool:
+    """Is this categorical column an identifier or free text rather than a category?
+
+    True when both files together hold at least :data:`ID_MIN_ROWS` values, more than
+    :data:`ID_DISTINCT_SHARE` of them distinct, and reference alone is that varied too. Requiring
+    both keeps a real category whose values were all renamed in production (few values per side,
+    all new: a drift that must be seen) apart from an id, whose values are new row after row.
+    A seeded sample of each side decides first, so a million-row category column costs nothing.
+    """
+    r, p = reference.dropna(), production.dropna()
+    if len(r) + len(p) < ID_MIN_ROWS or len(r) == 0:
+        return False
+    rs, ps = sample_rows(r, _ID_SAMPLE, seed=0), sample_rows(p, _ID_SAMPLE, seed=0)
+
+    def distinct(*parts) -> int:
+        return int(pd.concat([x.astype(str) for x in parts], ignore_index=True).nunique())
+
+    if distinct(rs) <= ID_DISTINCT_SHARE * len(rs) or distinct(rs, ps) <= ID_DISTINCT_SHARE * (len(rs) + len(ps)):
+        return False
+    return distinct(r) > ID_DISTINCT_SHARE * len(r) and distinct(r, p) > ID_DISTINCT_SHARE * (len(r) + len(p))
+
+
+def _distinct_text(reference: pd.Series, production: pd.Series) -> str:
+    n_ref, n_prod = int(reference.notna().sum()), int(production.notna().sum())
+    return (f"{number(reference.dropna().astype(str).nunique())} distinct values in {number(n_ref)} reference "
+            f"rows, {number(production.dropna().astype(str).nunique())} in {number(n_prod)} production rows")
+
+
+def _infinite_warnings(ref: pd.DataFrame, prod: pd.DataFrame, numeric: list[str]) -> list[str]:
+    """Infinite values are impossible measurements, not missing ones: say where they are."""
+    out = []
+    for f in numeric:
+        counts = {}
+        for role, df in (("reference", ref), ("production", prod)):
+            if pd.api.types.is_float_dtype(df[f]):
+                counts[role] = int(np.isinf(df[f].to_numpy(dtype=float, na_value=np.nan)).sum())
+        found = {role: k for role, k in counts.items() if k}
+        if found:
+            rows = {"reference": len(ref), "production": len(prod)}
+            where = " and ".join(f"{number(k)} in {role} ({percent(k / rows[role])})" for role, k in found.items())
+            out.append(f"feature {f!r} holds infinite values: {where}. They are counted apart from "
+                       "missing values, kept out of the distributions and reported by the health check.")
+    return out
+
+
+def duplicate_key_rows(keys: pd.Series) -> int:
+    """Rows whose key repeats an earlier row's (missing keys are not duplicates)."""
+    k = keys.dropna()
+    return int(k.duplicated().sum())
+
+
+def _duplicate_ids(column: str | None, frames: dict, warnings: list[str]) -> dict[str, int]:
+    """Count rows that repeat an earlier row's ``columns.id``; warn with how many are exact copies."""
+    out: dict[str, int] = {}
+    if not column:
+        return out
+    for role, df in frames.items():
+        if df is None or column not in df.columns:
+            continue
+        keys = df[column]
+        repeats = duplicate_key_rows(keys)
+        out[role] = repeats
+        if not repeats:
+            continue
+        shared = keys.notna() & keys.duplicated(keep=False)
+        n_ids = int(keys[shared].nunique())
+        try:
+            copies = int(pd.util.hash_pandas_object(df[shared.to_numpy()], index=False).duplicated().sum())
+        except TypeError:  # cells holding lists or dicts cannot be hashed; compare their text
+            copies = int(df[shared.to_numpy()].astype(str).duplicated().sum())
+        copy_text = ("all of them exact copies of another row" if copies == repeats
+                     else f"{number(copies)} of them exact copies of another row" if copies
+                     else "none of them an exact copy of another row")
+        warnings.append(f"{role} has {number(repeats)} row(s) whose {column!r} (columns.id) repeats an earlier "
+                        f"row ({number(n_ids)} id(s) affected, {copy_text}). "
+                        + ("Repeated rows count more than once in rates and volumes; " if role == "production" else "")
+                        + "the skew check compares each id once and leaves out ids whose rows disagree.")
+    return out
 
 
 def _to_datetime(s: pd.Series, name: str) -> pd.Series:
@@ -362,7 +582,7 @@ def _to_datetime(s: pd.Series, name: str) -> pd.Series:
         out = pd.to_datetime(s, errors="coerce", utc=True, format="mixed").dt.tz_convert(None)
     if out.isna().sum() > s.isna().sum():
         raise DataError(f"timestamp column {name!r} has values that are not dates (for example "
-                        f"{s[out.isna() & s.notna()].iloc[0]!r}); fix the values or columns.timestamp.")
+                        f"{_quoted(s[out.isna() & s.notna()].iloc[0])}); fix the values or columns.timestamp.")
     return out
 
 
@@ -406,7 +626,7 @@ def _labels(spec, ref, prod, offline, warnings):
     classes = sorted(seen, key=lambda v: (str(type(v)), v))
     if len(set(ref[t].dropna().unique())) < 2:
         raise DataError(f"reference column {t!r} (columns.target) has a single class "
-                        f"({classes[0]!r}); a classification incident needs at least two.")
+                        f"({_quoted(classes[0])}); a classification incident needs at least two.")
     if len(classes) > 50:
         warnings.append(f"target {t!r} has {len(classes)} distinct values; if it is a number to predict, "
                         "set task: regression.")
@@ -415,7 +635,7 @@ def _labels(spec, ref, prod, offline, warnings):
     if kind == "binary":
         positive = _positive_label(cols.positive_label, classes, t)
     elif cols.positive_label is not None:
-        warnings.append("columns.positive_label is ignored for a multiclass target.")
+        raise DataError(_not_binary(cols.positive_label, t, ref[t], prod[t], classes))
     return kind, [_jsonable(c) for c in classes], _jsonable(positive)
 
 
@@ -426,5 +646,23 @@ def _positive_label(given, classes, target):
     for c in classes:
         if c == given or str(c) == str(given):
             return c
-    raise DataError(f"columns.positive_label is {given!r} but column {target!r} holds only "
-                    f"{classes!r}; set positive_label to one of them.")
+    raise DataError(f"columns.positive_label is {_quoted(given)} but column {target!r} holds only "
+                    f"{listing(classes)}; set positive_label to one of them.")
+
+
+def _not_binary(given, target: str, ref: pd.Series, prod: pd.Series, classes: list) -> str:
+    """Why a spec that names a positive label cannot run on a target with three or more classes."""
+    in_ref = set(ref.dropna().unique())
+    only_prod = [c for c in classes if c not in in_ref]
+    where = (f"; {listing(only_prod)} only in production" if only_prod else "")
+    return (f"columns.positive_label is {_quoted(given)}, which makes this a binary task, but column "
+            f"{target!r} (columns.target) holds {len(classes)} classes: {listing(classes, limit=10)}{where}. "
+            "Either remove positive_label to investigate a multiclass model, or fix the target column "
+            "so it holds two classes" + (" (or set task: regression if it is a number to predict)."
+                                         if len(classes) > 10 else "."))
+
+
+def _quoted(value) -> str:
+    """A data value in a message: texts quoted, numbers plain (never a numpy repr)."""
+    value = scalar(value)
+    return repr(value) if isinstance(value, str) else text(value)

@@ -7,7 +7,9 @@ reaches the report as text.
 from __future__ import annotations
 
 import html
+import math
 
+import numpy as np
 import pandas as pd
 
 from .findings import Finding
@@ -18,6 +20,87 @@ _BADGE = {"detected": "#c0392b", "clear": "#1e8449", "inconclusive": "#b9770e",
 
 def esc(value) -> str:
     return html.escape(str(value), quote=True)
+
+
+def scalar(value):
+    """A numpy or pandas scalar as the plain Python value it holds (anything else unchanged)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def text(value) -> str:
+    """A value as a reader should see it: ``0`` not ``np.int64(0)``, ``2.5`` not ``np.float64(2.5)``,
+    a whole float without ``.0``, missing as ``missing``.
+
+    Examples
+    --------
+    >>> text(np.int64(3)), text(np.float64(2.0)), text(np.float64(0.125)), text(None), text("eu")
+    ('3', '2', '0.125', 'missing', 'eu')
+    """
+    value = scalar(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "missing"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return number(value)
+    return str(value)
+
+
+def number(value, digits: int = 3) -> str:
+    """A count or measurement for people: thousands separated, ``digits`` significant digits for
+    fractions, ``∞`` for infinity.
+
+    Examples
+    --------
+    >>> number(np.int64(1234567)), number(3.0), number(0.012345), number(float("-inf"))
+    ('1,234,567', '3', '0.0123', '−∞')
+    """
+    value = scalar(value)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "missing"
+    if isinstance(value, (bool, int)):
+        return f"{int(value):,}"
+    v = float(value)
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    if v.is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
+
+
+def percent(share, digits: int = 1) -> str:
+    """A share (0–1) as a percentage: ``0.1234`` → ``12.3%``; a share too small to show at
+    ``digits`` decimals reads ``<0.1%`` rather than ``0.0%``.
+
+    Examples
+    --------
+    >>> percent(0.1234), percent(np.float64(1.0)), percent(0.00002), percent(0.0)
+    ('12.3%', '100%', '<0.1%', '0%')
+    """
+    share = scalar(share)
+    if share is None or not math.isfinite(float(share)):
+        return "missing"
+    p = 100 * float(share)
+    if p == 0 or p == 100:
+        return f"{p:.0f}%"
+    smallest = 10.0 ** -digits
+    if 0 < p < smallest:
+        return f"<{smallest:g}%"
+    return f"{p:.{digits}f}%"
+
+
+def listing(values, limit: int = 5) -> str:
+    """Values for a sentence: ``'a', 'b' and 3 more`` (quoted texts, plain numbers)."""
+    values = list(values)
+    shown = [repr(v) if isinstance(v, str) else text(v) for v in (scalar(v) for v in values[:limit])]
+    more = f" and {len(values) - limit} more" if len(values) > limit else ""
+    return ", ".join(shown) + more
 
 
 def verdict_html(finding: Finding) -> str:

@@ -169,18 +169,58 @@ def _resolve_paths(spec: IncidentSpec, base: Path) -> IncidentSpec:
     })
 
 
+TABLE_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".parquet", ".pq")
+_GLOB = re.compile(r"[*?\[]")
+
+
+def _is_table(path: Path) -> bool:
+    return path.name.lower().endswith(TABLE_SUFFIXES)
+
+
+def table_files(path: Path) -> list[Path]:
+    """The data files behind a ``reference``, ``production`` or ``serving.offline`` path, sorted.
+
+    The path may be one file, a folder (every table file under it, hidden and ``_``-prefixed
+    files such as ``_SUCCESS`` left out, as Spark and pyarrow write them) or a glob such as
+    ``logs/day=*/part-*.parquet``. An empty list means nothing usable is there.
+    """
+    if _GLOB.search(str(path)):
+        anchor = Path(path.anchor) if path.is_absolute() else Path(".")
+        pattern = str(path.relative_to(anchor)) if path.is_absolute() else str(path)
+        return sorted(p for p in anchor.glob(pattern) if p.is_file() and _is_table(p))
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and _is_table(p)
+                      and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
+    return [path] if path.exists() else []
+
+
 def _check_files(spec: IncidentSpec, label: str) -> None:
     files = {"reference": spec.reference, "production": spec.production,
              "serving.offline": spec.serving.offline, "model.path": spec.model.path}
     for key, path in files.items():
         if path is None:
             continue
-        if not path.exists():
+        if key == "model.path":
+            if not path.is_file():
+                raise SpecError(f"{label}: {key} file {str(path)!r} does not exist. "
+                                f"Paths are relative to the spec file's folder; fix the path under {key!r}.")
+            continue
+        globbed = bool(_GLOB.search(str(path)))
+        if not globbed and not path.exists():
             raise SpecError(f"{label}: {key} file {str(path)!r} does not exist. "
                             f"Paths are relative to the spec file's folder; fix the path under {key!r}.")
-        if key != "model.path" and path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        if path.is_file() and not _is_table(path):
             raise SpecError(f"{label}: {key} file {str(path)!r} has an unsupported format; "
-                            "use .csv or .parquet.")
+                            "use .csv (optionally .csv.gz), .tsv or .parquet, a folder of them or a glob.")
+        found = table_files(path)
+        if not found:
+            where = "matches no file" if globbed else "is a folder with no .csv or .parquet file in it"
+            raise SpecError(f"{label}: {key} {str(path)!r} {where}; point {key!r} at a .csv or .parquet "
+                            "file, a folder of them or a glob such as 'logs/*.parquet'.")
+        kinds = {"parquet" if p.name.lower().endswith((".parquet", ".pq")) else "csv" for p in found}
+        if len(kinds) > 1:
+            raise SpecError(f"{label}: {key} {str(path)!r} mixes .csv and .parquet files; "
+                            "point it at one format only (a glob such as '*.parquet' picks one).")
 
 
 def load_spec(path: str | Path) -> IncidentSpec:

@@ -42,6 +42,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..data import sample_rows
+from ..display import number
 from ..findings import Finding, Result
 from ..stats import skew as st
 from ..stats.intervals import wilson
@@ -130,6 +131,66 @@ def _unit_hints(incident) -> dict:
         if found:
             hints[f] = found
     return hints
+
+
+DUPLICATE_RULE = ("one row per id: repeats identical in every compared feature count once (the first in "
+                  "file order); ids whose repeated rows disagree are left out, since which of them was "
+                  "recomputed offline is unknown")
+
+
+def one_row_per_key(keys: pd.Series, values: pd.DataFrame) -> tuple[np.ndarray, dict]:
+    """The rows a join on ``keys`` uses, by :data:`DUPLICATE_RULE`, and what was dropped.
+
+    Returns the boolean mask of kept rows and ``repeated_rows`` (rows whose key repeats an earlier
+    row's), ``identical_dropped`` (repeats identical to the kept row), ``ambiguous`` (keys whose
+    rows disagree, all left out) and ``ambiguous_rows``.
+    """
+    present = keys.notna().to_numpy()
+    first = present & ~keys.duplicated(keep="first").to_numpy()
+    repeated = present & keys.duplicated(keep=False).to_numpy()
+    info = {"repeated_rows": int(present.sum() - first.sum()), "identical_dropped": 0,
+            "ambiguous": [], "ambiguous_rows": 0}
+    if not repeated.any():
+        return first, info
+    sub = values.loc[repeated] if len(values.columns) else pd.DataFrame(index=values.index[repeated])
+    try:
+        fingerprint = pd.util.hash_pandas_object(sub, index=False).to_numpy()
+    except TypeError:  # cells holding lists or dicts: compare their text
+        fingerprint = pd.util.hash_pandas_object(sub.astype(str), index=False).to_numpy()
+    if not len(sub.columns):
+        fingerprint = np.zeros(int(repeated.sum()), dtype=np.uint64)
+    versions = pd.Series(fingerprint).groupby(keys[repeated].to_numpy()).nunique()
+    ambiguous = versions.index[versions.to_numpy() > 1]
+    bad = keys.isin(ambiguous).to_numpy() & present
+    keep = first & ~bad
+    info.update(identical_dropped=int(info["repeated_rows"] - (bad.sum() - (first & bad).sum())),
+                ambiguous=list(ambiguous), ambiguous_rows=int(bad.sum()))
+    return keep, info
+
+
+def _duplicate_rows(info: dict, rows: int, side: str) -> list[dict]:
+    out = []
+    if info["identical_dropped"]:
+        out.append({"direction": f"{side} rows dropped as repeats of an identical row (same id)",
+                    "rows": info["identical_dropped"], "share of the file": info["identical_dropped"] / max(rows, 1),
+                    "example ids": ""})
+    if info["ambiguous_rows"]:
+        out.append({"direction": f"{side} rows left out: their id repeats with different values",
+                    "rows": info["ambiguous_rows"], "share of the file": info["ambiguous_rows"] / max(rows, 1),
+                    "example ids": ", ".join(map(str, info["ambiguous"][:5]))})
+    return out
+
+
+def _duplicate_caveat(dups: dict) -> str:
+    parts = []
+    for side in ("production", "offline"):
+        d = dups[side]
+        if d["identical_dropped"]:
+            parts.append(f"{number(d['identical_dropped'])} repeated {side} row(s) were counted once")
+        if d["ambiguous_rows"]:
+            parts.append(f"{number(d['ambiguous_rows'])} {side} row(s) whose id repeats with different "
+                         "values were left out")
+    return (" Duplicate ids: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _skipped(incident, reason: str) -> Result:
@@ -245,37 +306,47 @@ def run(incident) -> Result:
     th = {k: incident.threshold("skew", k) for k in ("match_tolerance", "mismatch_rate", "unjoined_rate",
                                                       "pattern_share")}
     k_prod, k_off = _keys(prod[ident], offline[ident])
-    dup = {"production": int(k_prod.dropna().duplicated().sum()), "offline": int(k_off.dropna().duplicated().sum())}
-    p_keys = pd.Index(k_prod[k_prod.notna()].drop_duplicates())
-    o_keys = pd.Index(k_off[k_off.notna()].drop_duplicates())
-    p_first = ~k_prod.duplicated() & k_prod.notna()
-    o_first = ~k_off.duplicated() & k_off.notna()
     compared = [f for f in incident.features if f in offline.columns]
     not_in_offline = [f for f in incident.features if f not in offline.columns]
-    served = prod.loc[p_first.to_numpy(), incident.features].set_axis(pd.Index(k_prod[p_first]), axis=0)
-    recomputed = offline.loc[o_first.to_numpy(), compared].set_axis(pd.Index(k_off[o_first]), axis=0)
-    common = p_keys.intersection(o_keys)
-    unjoined_p = p_keys.difference(o_keys)
-    unjoined_o = o_keys.difference(p_keys)
+    p_keep, p_dup = one_row_per_key(k_prod, prod[compared])
+    o_keep, o_dup = one_row_per_key(k_off, offline[compared])
+    dup = {"production": p_dup["repeated_rows"], "offline": o_dup["repeated_rows"]}
+    p_keys = pd.Index(k_prod[p_keep])
+    o_keys = pd.Index(k_off[o_keep])
+    served = prod.loc[p_keep, incident.features].set_axis(p_keys, axis=0)
+    recomputed = offline.loc[o_keep, compared].set_axis(o_keys, axis=0)
+    ambiguous = pd.Index(p_dup["ambiguous"]).union(pd.Index(o_dup["ambiguous"]))
+    common = p_keys.intersection(o_keys).difference(ambiguous)
+    unjoined_p = p_keys.difference(o_keys).difference(ambiguous)
+    unjoined_o = o_keys.difference(p_keys).difference(ambiguous)
     served, recomputed = served.loc[common], recomputed.loc[common]
     n_prod = int(len(prod))
+    lost_p = int(len(unjoined_p) + k_prod.isna().sum())
     unjoined = {"joined_rows": int(len(common)), "production_rows": n_prod, "offline_rows": int(len(offline)),
-                "unjoined_production": int(len(unjoined_p) + k_prod.isna().sum()),
-                "unjoined_production_share": float((len(unjoined_p) + k_prod.isna().sum()) / n_prod) if n_prod else np.nan,
+                "unjoined_production": lost_p,
+                "unjoined_production_share": float(lost_p / n_prod) if n_prod else np.nan,
                 "unjoined_offline": int(len(unjoined_o) + k_off.isna().sum()),
-                "duplicate_ids": dup}
+                "duplicate_ids": dup,
+                "duplicates": {"rule": DUPLICATE_RULE,
+                               "production": {k: v for k, v in p_dup.items() if k != "ambiguous"},
+                               "offline": {k: v for k, v in o_dup.items() if k != "ambiguous"},
+                               "ambiguous_ids_left_out": int(len(ambiguous))}}
     unjoined_table = pd.DataFrame([
         {"direction": "production rows without an offline twin", "rows": unjoined["unjoined_production"],
          "share of the file": unjoined["unjoined_production_share"],
          "example ids": ", ".join(map(str, list(unjoined_p[:5])))},
         {"direction": "offline rows without a production row", "rows": unjoined["unjoined_offline"],
          "share of the file": unjoined["unjoined_offline"] / max(len(offline), 1),
-         "example ids": ", ".join(map(str, list(unjoined_o[:5])))}])
+         "example ids": ", ".join(map(str, list(unjoined_o[:5])))}]
+        + _duplicate_rows(p_dup, n_prod, "production") + _duplicate_rows(o_dup, len(offline), "offline"))
 
     if len(common) < MIN_JOINED or not compared:
-        why = (f"only {len(common)} of {n_prod} production rows joined serving.offline on {ident}; check that "
-               "columns.id names the same key in both files" if len(common) < MIN_JOINED
+        why = (f"only {number(len(common))} of {number(n_prod)} production rows joined serving.offline on "
+               f"{ident}; check that columns.id names the same key in both files" if len(common) < MIN_JOINED
                else "serving.offline shares no feature column with production")
+        if len(ambiguous) and len(common) < MIN_JOINED:
+            why += (f" ({number(len(ambiguous))} id(s) were left out because their repeated rows disagree, "
+                    "so their twin is unknown)")
         finding = Finding(CHECK, "inconclusive", "warning", f"Skew could not be measured: {why}.",
                           evidence={**unjoined, "not_in_offline": not_in_offline})
         return Result(finding, tables={**_empty_tables(), "unjoined": unjoined_table}, data={"pairs": {}})
@@ -346,7 +417,7 @@ def run(incident) -> Result:
         verdict, severity, strength = "clear", "info", 0.0
         summary = (f"Served features match their offline recomputation: all {len(compared)} compared features "
                    f"agree on at least {1 - table['mismatch_rate'].max():.1%} of {len(common)} joined rows.")
-    summary += caveat
+    summary += caveat + _duplicate_caveat(unjoined["duplicates"])
 
     evidence = {**unjoined, "features": features_ev, "compared": compared, "not_in_offline": not_in_offline,
                 "impact": impact,
