@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..display import number, percent
 from ..findings import Finding, Result
 from ..stats.intervals import fdr, wilson
 from ..stats.proportions import two_proportion_z
@@ -44,7 +45,7 @@ def _rate_signal(name: str, what: str, k: int, n: int, limit: float) -> dict:
     lo, hi = (float(v) for v in wilson(k, n))
     rate = k / n
     failing = lo > limit
-    detail = f"{rate:.2%} {what} ({k:,} of {n:,} rows, threshold {limit:.2%})"
+    detail = f"{percent(rate, 2)} {what} ({number(k)} of {number(n)} rows, threshold {percent(limit, 2)})"
     return _signal(name, "failing" if failing else "ok", detail, rate, (lo, hi), limit,
                    ratio=rate / limit if limit > 0 else np.inf)
 
@@ -75,10 +76,31 @@ def _statuses(prod: pd.DataFrame, column: str | None, thresholds: dict) -> tuple
     return signals, kinds, table
 
 
+def impossible_latency(values: np.ndarray) -> np.ndarray:
+    """Latencies no request can have: below zero (clock skew, a subtraction the wrong way round)
+    or infinite. They are counted, and kept out of the percentiles they would drag down."""
+    with np.errstate(invalid="ignore"):
+        return (values < 0) | np.isinf(values)
+
+
+def _impossible_signal(column: str, lat: np.ndarray, bad: np.ndarray, tolerance: float) -> dict:
+    k, n = int(bad.sum()), int((~np.isnan(lat)).sum())
+    negative = int((lat[bad] < 0).sum())
+    what = " and ".join(part for part in (f"{number(negative)} negative" if negative else "",
+                                          f"{number(k - negative)} infinite" if k - negative else "") if part)
+    lo, hi = (float(v) for v in wilson(k, n))
+    detail = (f"{what} latenc{'y' if k == 1 else 'ies'} ({percent(k / n)} of {number(n)} values, lowest "
+              f"{number(np.min(lat[bad]))} ms): impossible values, left out of the percentiles")
+    # Any impossible value is a logging defect; its share against the broken-row tolerance ranks it.
+    return _signal("impossible_latency", "failing", detail, k / n, (lo, hi), 0.0,
+                   ratio=max(1.0001, (k / n) / tolerance) if tolerance > 0 else np.inf)
+
+
 def _latency(prod, column, day, n_days, expected) -> tuple[dict, dict | None]:
     if not column:
         return _signal("latency_p95", "not checked", "not checked: the spec names no columns.latency_ms"), None
     lat = pd.to_numeric(prod[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    lat = np.where(impossible_latency(lat), np.nan, lat)
     overall = grouped_quantiles(lat, np.zeros(len(lat), dtype=np.int64), 1)
     by_day = grouped_quantiles(lat, day, n_days) if n_days else None
     p95, p95_lo = float(overall["p95"][0]), float(overall["p95_low"][0])
@@ -87,7 +109,7 @@ def _latency(prod, column, day, n_days, expected) -> tuple[dict, dict | None]:
     ci = (p95_lo, float(overall["p95_high"][0]))
     if expected is None:
         return _signal("latency_p95", "not checked",
-                       f"P95 latency {p95:.0f} ms; no expectation to compare with (set expected.latency_p95_ms)",
+                       f"P95 latency {number(round(p95))} ms; no expectation to compare with (set expected.latency_p95_ms)",
                        p95, ci), by_day
     slow_days = 0
     worst = p95
@@ -97,8 +119,8 @@ def _latency(prod, column, day, n_days, expected) -> tuple[dict, dict | None]:
         if slow_days:
             worst = float(np.nanmax(by_day["p95"][over]))
     failing = slow_days > 0 or p95_lo > expected
-    detail = (f"P95 latency {p95:.0f} ms overall (expected at most {expected:.0f} ms)"
-              + (f"; above the expectation on {slow_days} day(s), worst {worst:.0f} ms" if slow_days else ""))
+    detail = (f"P95 latency {number(round(p95))} ms overall (expected at most {number(expected)} ms)"
+              + (f"; above the expectation on {slow_days} day(s), worst {number(round(worst))} ms" if slow_days else ""))
     return _signal("latency_p95", "failing" if failing else "ok", detail, p95, ci, expected,
                    ratio=worst / expected), by_day
 
@@ -141,6 +163,7 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
         ref_missing = float(ref[f].isna().mean()) if f in ref.columns else 0.0
         rows.append({"feature": f, "type": "absent", "reference_missing": ref_missing,
                      "production_missing": 1.0, "missing_increase": 1.0 - ref_missing,
+                     "reference_infinite": np.nan, "production_infinite": np.nan,
                      "out_of_range": np.nan, "out_of_range_chance": np.nan, "unseen": np.nan,
                      "unseen_chance": np.nan})
         tests.append((len(rows) - 1, "missing", 0.0, 1.0 - ref_missing, thresholds["missing_increase"]))
@@ -151,7 +174,7 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
         kind = incident.feature_types[f]
         row = {"feature": f, "type": kind, "reference_missing": ref_na[i] / n_ref,
                "production_missing": prod_na[i] / n_prod, "missing_increase": prod_na[i] / n_prod - ref_na[i] / n_ref,
-               "out_of_range": np.nan, "out_of_range_chance": np.nan, "unseen": np.nan, "unseen_chance": np.nan}
+               "reference_infinite": np.nan, "production_infinite": np.nan, "out_of_range": np.nan, "out_of_range_chance": np.nan, "unseen": np.nan, "unseen_chance": np.nan}
         rows.append(row)
         idx = len(rows) - 1
         p = float(two_proportion_z(prod_na[i], n_prod, ref_na[i], n_ref, alternative="greater"))
@@ -159,6 +182,13 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
         if kind == "numeric" and pd.api.types.is_numeric_dtype(ref[f]) and pd.api.types.is_numeric_dtype(prod[f]):
             r = ref[f].to_numpy(dtype=float, na_value=np.nan)
             x = prod[f].to_numpy(dtype=float, na_value=np.nan)
+            inf_r, inf_x = int(np.isinf(r).sum()), int(np.isinf(x).sum())
+            row.update(reference_infinite=inf_r / n_ref, production_infinite=inf_x / n_prod)
+            if inf_x:
+                # An infinite value is an impossible measurement: any significant excess over
+                # reference is a defect, so the effect only has to be positive.
+                p_inf = float(two_proportion_z(inf_x, n_prod, inf_r, n_ref, alternative="greater"))
+                tests.append((idx, "infinite", p_inf, inf_x / n_prod - inf_r / n_ref, 0.0))
             r, x = r[np.isfinite(r)], x[np.isfinite(x)]
             if len(r) and len(x):
                 k = int(((x < r.min()) | (x > r.max())).sum())
@@ -186,22 +216,32 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
                 name = f"{kind}:{r['feature']}"
                 if kind == "missing":
                     what = ("absent from production" if r["type"] == "absent"
-                            else f"missing in {r['production_missing']:.1%} of production rows")
-                    detail = f"{what} vs {r['reference_missing']:.1%} in reference"
+                            else "empty in every production row (it stopped arriving)"
+                            if r["production_missing"] >= 1.0
+                            else f"missing in {percent(r['production_missing'])} of production rows")
+                    detail = f"{what} vs {percent(r['reference_missing'])} missing in reference"
                     value = r["production_missing"]
                     n = n_prod if r["type"] != "absent" else 0
+                elif kind == "infinite":
+                    k_inf = round(r["production_infinite"] * n_prod)
+                    detail = (f"{number(k_inf)} infinite value(s) in production ({percent(r['production_infinite'])}"
+                              f" of rows) vs {percent(r['reference_infinite'])} in reference: impossible "
+                              "values, counted apart from missing ones")
+                    value = r["production_infinite"]
+                    n = n_prod
                 elif kind == "out_of_range":
-                    detail = (f"{r['out_of_range']:.1%} of production values outside the reference range "
-                              f"(chance alone: {r['out_of_range_chance']:.1%})")
+                    detail = (f"{percent(r['out_of_range'])} of production values outside the reference range "
+                              f"(chance alone: {percent(r['out_of_range_chance'])})")
                     value = r["out_of_range"]
                     n = int(prod[r["feature"]].notna().sum())
                 else:
-                    detail = (f"{r['unseen']:.1%} of production values in categories never seen in reference "
-                              f"(chance alone: {r['unseen_chance']:.1%})")
+                    detail = (f"{percent(r['unseen'])} of production values in categories never seen in reference "
+                              f"(chance alone: {percent(r['unseen_chance'])})")
                     value = r["unseen"]
                     n = int(prod[r["feature"]].notna().sum())
                 ci = tuple(float(v) for v in wilson(round(value * n), n)) if n else (value, value)
-                signals.append(_signal(name, "failing", detail, value, ci, limit, ratio=effect / limit))
+                ratio = effect / limit if limit > 0 else max(1.0001, effect / thresholds["missing_increase"])
+                signals.append(_signal(name, "failing", detail, value, ci, limit, ratio=ratio))
     table["flags"] = [", ".join(s["signal"].split(":")[0] for s in signals if s["signal"].endswith(f":{f}"))
                       for f in table["feature"]] if len(table) else []
     return table, signals
@@ -233,6 +273,11 @@ def run(incident, **options) -> Result:
         day, days = np.full(len(prod), -1, dtype=np.int64), pd.DatetimeIndex([])
     lat_signal, by_day = _latency(prod, cols.latency_ms, day, len(days), expected.latency_p95_ms)
     signals.append(lat_signal)
+    if cols.latency_ms:
+        lat = pd.to_numeric(prod[cols.latency_ms], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        bad = impossible_latency(lat)
+        if bad.any():
+            signals.append(_impossible_signal(cols.latency_ms, lat, bad, th["no_prediction"]))
     daily = pd.DataFrame()
     if has_time:
         vol_signal, counts, partial = _volume(ts, day, days, expected.daily_volume, th["volume_drop"])
@@ -292,8 +337,10 @@ def _finding(table, failing, culprits, not_checked, incident) -> Finding:
                        evidence=evidence)
     words = "; ".join(f"{r.signal}: {r.detail}" for r in failing.head(3).itertuples())
     more = f" (and {len(failing) - 3} more)" if len(failing) > 3 else ""
-    absent = any(s.startswith("missing:") and s.split(":", 1)[1] in incident.missing_in_production
-                 for s in culprits)
+    # A feature absent from production, or present but empty in every row, stopped arriving.
+    stopped = set(incident.missing_in_production) | {
+        f for f in incident.features if len(incident.production) and incident.production[f].isna().all()}
+    absent = any(s.startswith("missing:") and s.split(":", 1)[1] in stopped for s in culprits)
     severity = "critical" if absent or any(s in _CRITICAL for s in culprits) else "warning"
     strength = float(min(1.0, 1 - 1 / max(failing["ratio"].max(), 1.0001)))
     return Finding(CHECK, "detected", severity, f"Serving is not healthy: {words}{more}.{skipped_note}",
@@ -325,6 +372,8 @@ def inputs_page_table(result) -> pd.DataFrame:
     out = pd.DataFrame({"feature": inputs["feature"], "type": inputs["type"],
                         "missing % (ref)": 100 * inputs["reference_missing"],
                         "missing % (prod)": 100 * inputs["production_missing"],
+                        "infinite % (ref)": 100 * inputs.get("reference_infinite", np.nan),
+                        "infinite % (prod)": 100 * inputs.get("production_infinite", np.nan),
                         "outside ref range %": 100 * inputs["out_of_range"],
                         "…by chance %": 100 * inputs["out_of_range_chance"],
                         "unseen categories %": 100 * inputs["unseen"],

@@ -42,7 +42,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..data import sample_rows
-from ..display import number
+from ..display import number, scalar, text
 from ..findings import Finding, Result
 from ..stats import skew as st
 from ..stats.intervals import wilson
@@ -87,6 +87,12 @@ def _keys(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
     return text(a), text(b)
 
 
+def _value(v) -> str:
+    """A data value in a sentence: texts quoted, numbers plain (never a numpy repr)."""
+    v = scalar(v)
+    return repr(v) if isinstance(v, str) else text(v)
+
+
 def _describe(p: dict, ftype: str) -> str:
     """The pattern in words (datetime differences are in seconds)."""
     kind = p["pattern"]
@@ -100,7 +106,7 @@ def _describe(p: dict, ftype: str) -> str:
     if kind == "floored":
         return f"served = max(offline, {p['floor']:g}): floored at {p['floor']:g}"
     if kind == "default":
-        return f"served as the constant {p['value']!r} where it differs"
+        return f"served as the constant {_value(p['value'])} where it differs"
     if kind == "rounded":
         return f"served rounded to {p['step']:g}"
     if kind == "truncated":
@@ -108,7 +114,7 @@ def _describe(p: dict, ftype: str) -> str:
     if kind == "missing":
         if p["side"] == "served":
             return "missing when served although offline has a value"
-        fill = "" if p.get("fill_value") is None else f", served as {p['fill_value']!r}"
+        fill = "" if p.get("fill_value") is None else f", served as {_value(p['fill_value'])}"
         return f"missing offline but filled when served{fill} (a different default)"
     if kind == "category_mapping":
         pairs = ", ".join(f"{k} → {v}" for k, v in list(p["mapping"].items())[:5])
