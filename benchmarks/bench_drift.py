@@ -63,7 +63,10 @@ NOTEBOOK = r"""
 import json, resource, sys, time
 from pathlib import Path
 import papermill as pm
-from mlinvestigate.runner import NOTEBOOKS, render_html
+from mlinvestigate.resources import notebooks
+from mlinvestigate.runner import render_html
+
+NOTEBOOKS = notebooks()
 spec, cache, folder = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 folder.mkdir(parents=True, exist_ok=True)
 t = time.perf_counter()

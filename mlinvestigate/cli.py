@@ -12,10 +12,8 @@ from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, resources
 from .errors import InvestigationError
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _progress(msg: str) -> None:
@@ -31,25 +29,59 @@ def _checks_option(value: str | None) -> list[str] | None:
     return [c.strip() for c in value.split(",") if c.strip()] if value else None
 
 
+def _absolute(path: Path) -> Path:
+    """A command-line path, resolved once against the current directory."""
+    return path.expanduser().resolve()
+
+
+def _output_folder(out: Path) -> Path:
+    """``--out`` made absolute and proved writable before any work starts (exit 2 otherwise).
+
+    Nothing is created here: a refused run leaves no trace.
+    """
+    import os
+
+    out = _absolute(out)
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        _fail(InvestigationError(f"--out {out}: {existing} is a file; give a folder to receive the report."))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        _fail(InvestigationError(f"--out {out}: {existing} is not writable; choose a folder you can write to."))
+    return out
+
+
 def _run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool,
          single_file: bool = False) -> int:
     from .runner import investigate
 
+    spec, out = _absolute(spec), _output_folder(out)
     try:
         result = investigate(spec, out=out, checks_to_run=_checks_option(checks), jobs=jobs,
                              trust_model=trust_model, progress=_progress)
     except InvestigationError as exc:
         _fail(exc)
-    ranking = result.findings["ranking"]
-    click.echo(f"report: {result.folder / 'index.html'}")
+    doc = result.findings
+    headline = doc.get("diagnosis", {}).get("headline")
+    if headline:
+        click.echo(headline)
+    ranking = doc["ranking"]
+    click.echo("detected: " + (", ".join(ranking) if ranking else "nothing"))
     if single_file:
         from .export import single_file as export
 
         click.echo(f"single file: {export(result.folder)}")
-    click.echo("detected: " + (", ".join(ranking) if ranking else "nothing"))
     if result.failed:
         click.echo(f"failed: {', '.join(result.failed)} (see their pages)", err=True)
+    click.echo(f"open {_shown(result.folder / 'index.html')}")
     return result.exit_code
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current directory when it is inside it (shorter to read and click)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,7 +114,7 @@ def export(report_dir: Path, dest: Path | None) -> None:
     from .export import single_file
 
     try:
-        click.echo(f"wrote {single_file(report_dir, dest)}")
+        click.echo(f"wrote {single_file(_absolute(report_dir), _absolute(dest) if dest else None)}")
     except InvestigationError as exc:
         _fail(exc)
 
@@ -97,13 +129,14 @@ def new(name: str, parent: Path) -> None:
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
         _fail(InvestigationError(f"{name!r} is not a valid incident name: use lowercase letters, digits and '-'."))
-    target = parent / name / "incident.yaml"
+    target = _absolute(parent) / name / "incident.yaml"
     if target.exists():
         _fail(InvestigationError(f"{target} already exists; nothing was changed."))
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = (TEMPLATES / "incident.yaml").read_text(encoding="utf-8").replace("{{ name }}", name)
+    text = (resources.templates() / "incident.yaml").read_text(encoding="utf-8").replace("{{ name }}", name)
     target.write_text(text, encoding="utf-8")
-    click.echo(f"wrote {target}: fill in the data files and columns, then `mlinvestigate run {target}`")
+    click.echo(f"wrote {_shown(target)}: fill in the data files and columns, "
+               f"then `mlinvestigate run {_shown(target)}`")
 
 
 @main.command()
@@ -114,6 +147,7 @@ def demo(out: Path, scenario: str, jobs: int) -> None:
     """Make a synthetic incident and run the whole investigation on it."""
     from . import scenarios
 
+    out = _output_folder(out)
     data = out / "demo-incidents" / scenario
     if data.exists():
         shutil.rmtree(data)  # our own generated inputs, never a report
@@ -121,7 +155,7 @@ def demo(out: Path, scenario: str, jobs: int) -> None:
         spec = scenarios.make(scenario, data)
     except InvestigationError as exc:
         _fail(exc)
-    click.echo(f"demo incident written to {data}")
+    click.echo(f"demo incident written to {_shown(data)}")
     sys.exit(_run(spec, out, None, jobs, trust_model=False))
 
 
@@ -139,7 +173,7 @@ def lab(spec: Path, folder: Path | None, port: int | None, no_browser: bool, pre
     from .lab import lab_command, prepare_workspace
 
     try:
-        workspace, written = prepare_workspace(spec, folder=folder)
+        workspace, written = prepare_workspace(_absolute(spec), folder=_absolute(folder) if folder else None)
     except InvestigationError as exc:
         _fail(exc)
     click.echo(f"workspace {workspace}: {len(written)} notebook(s) written, existing ones kept")
@@ -176,7 +210,7 @@ def scenarios_make(name: str, directory: Path, rows: int | None, seed: int) -> N
     from . import scenarios as sc
 
     try:
-        spec = sc.make(name, directory, rows=rows, seed=seed)
+        spec = sc.make(name, _absolute(directory), rows=rows, seed=seed)
     except InvestigationError as exc:
         _fail(exc)
     click.echo(f"wrote {spec}")

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .runner import NOTEBOOKS
+from . import resources
 from .spec import load_spec
 
 
@@ -30,7 +30,7 @@ def prepare_workspace(spec_path: str | Path, *, folder: str | Path | None = None
     workspace = Path(folder) if folder else spec_path.parent / "notebooks"
     workspace.mkdir(parents=True, exist_ok=True)
     written = []
-    for source in sorted(NOTEBOOKS.glob("*.ipynb")):
+    for source in sorted(resources.notebooks().glob("*.ipynb")):
         target = workspace / source.name
         if target.exists():
             continue

@@ -11,7 +11,9 @@ import urllib.request
 import nbformat
 
 from mlinvestigate.lab import lab_command, prepare_workspace
-from mlinvestigate.runner import NOTEBOOKS
+from mlinvestigate.resources import notebooks as _notebooks
+
+NOTEBOOKS = _notebooks()
 from tests.conftest import run_cli
 from tests.helpers import tiny_incident
 

@@ -8,7 +8,9 @@ import nbformat
 import pytest
 
 from mlinvestigate.checks import CHECK_IDS
-from mlinvestigate.runner import NOTEBOOKS
+from mlinvestigate.resources import notebooks as _notebooks
+
+NOTEBOOKS = _notebooks()
 
 PARAMETERS = {"spec", "out", "data", "trust_model", "interactive"}
 
