@@ -465,7 +465,7 @@ def _build(spec: IncidentSpec, ref: pd.DataFrame, prod: pd.DataFrame, offline: p
     for f in ids:
         warnings.append(f"column {f!r} looks like an identifier or free text "
                         f"({_distinct_text(ref[f], prod[f])}): it is left out of the drift and "
-                        "model-based statistics, where every value would be new.")
+                        "model-based statistics, which mean nothing on values that hardly repeat.")
         del feature_types[f]
     features = [f for f in features if f not in ids]
     for f in features:
@@ -485,7 +485,7 @@ def _build(spec: IncidentSpec, ref: pd.DataFrame, prod: pd.DataFrame, offline: p
                     trust_model=trust_model, identifier_like=ids, duplicate_ids=duplicates)
 
 
-ID_MIN_ROWS = 50         # values below which a column is too short to call identifier-like
+ID_MIN_ROWS = 50         # values a side needs before its distinct share says anything
 ID_DISTINCT_SHARE = 0.5  # distinct values per value above which a category column is identifier-like
 _ID_SAMPLE = 20_000
 
@@ -493,23 +493,23 @@ _ID_SAMPLE = 20_000
 def identifier_like(reference: pd.Series, production: pd.Series) -> bool:
     """Is this categorical column an identifier or free text rather than a category?
 
-    True when both files together hold at least :data:`ID_MIN_ROWS` values, more than
-    :data:`ID_DISTINCT_SHARE` of them distinct, and reference alone is that varied too. Requiring
-    both keeps a real category whose values were all renamed in production (few values per side,
-    all new: a drift that must be seen) apart from an id, whose values are new row after row.
-    A seeded sample of each side decides first, so a million-row category column costs nothing.
+    True when more than :data:`ID_DISTINCT_SHARE` of the values are distinct on every side that
+    holds at least :data:`ID_MIN_ROWS` values (and at least one side does). A category has a few
+    values that repeat, even one whose values were all renamed in production (a drift that must be
+    seen); an id or a free-text field is new row after row, whether or not the two sides share
+    values (user ids seen in both files are still ids). A seeded sample of each side decides
+    first, so a million-row category column costs nothing.
     """
-    r, p = reference.dropna(), production.dropna()
-    if len(r) + len(p) < ID_MIN_ROWS or len(r) == 0:
+    sides = [s.dropna() for s in (reference, production)]
+    sides = [s for s in sides if len(s) >= ID_MIN_ROWS]
+    if not sides:
         return False
-    rs, ps = sample_rows(r, _ID_SAMPLE, seed=0), sample_rows(p, _ID_SAMPLE, seed=0)
 
-    def distinct(*parts) -> int:
-        return int(pd.concat([x.astype(str) for x in parts], ignore_index=True).nunique())
+    def varied(values: pd.Series) -> bool:
+        return int(values.astype(str).nunique()) > ID_DISTINCT_SHARE * len(values)
 
-    if distinct(rs) <= ID_DISTINCT_SHARE * len(rs) or distinct(rs, ps) <= ID_DISTINCT_SHARE * (len(rs) + len(ps)):
-        return False
-    return distinct(r) > ID_DISTINCT_SHARE * len(r) and distinct(r, p) > ID_DISTINCT_SHARE * (len(r) + len(p))
+    return (all(varied(sample_rows(s, _ID_SAMPLE, seed=0)) for s in sides)
+            and all(varied(s) for s in sides))
 
 
 def _distinct_text(reference: pd.Series, production: pd.Series) -> str:

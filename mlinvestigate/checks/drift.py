@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from ..display import listing, number
 from ..findings import Finding, Result, skipped
 from ..stats import drift as sd
 from ..stats.domain import DomainClassifier, fit_domain_classifier
@@ -93,10 +94,12 @@ def _as_text(s: pd.Series) -> pd.Series:
 def column_drift(ref: pd.Series, prod: pd.Series, kind: str, *, min_share: float) -> sd.Drift:
     """The drift statistics of one column, ``kind`` being a feature type from ``data.FEATURE_TYPES``."""
     if kind in ("numeric", "datetime"):
-        a, miss_a = sd.sorted_finite(sd.numeric_values(ref))
-        b, miss_b = sd.sorted_finite(sd.numeric_values(prod))
-        return sd.numeric_drift(a, b, missing_reference=miss_a, missing_production=miss_b,
-                                datetime=kind == "datetime")
+        a, miss_a, inf_a = sd.sorted_finite(sd.numeric_values(ref), split=True)
+        b, miss_b, inf_b = sd.sorted_finite(sd.numeric_values(prod), split=True)
+        d = sd.numeric_drift(a, b, missing_reference=miss_a, missing_production=miss_b,
+                             datetime=kind == "datetime")
+        d.infinite_reference, d.infinite_production = inf_a, inf_b
+        return d
     r, p, cats = shared_codes(ref, prod)
     return sd.categorical_drift(r, p, cats, min_share=min_share)
 
@@ -136,6 +139,9 @@ def _note(d: sd.Drift) -> str:
         return "no values in production"
     if d.kind == "numeric" and d.spread.startswith("none"):
         return "constant in reference"
+    if d.infinite_reference or d.infinite_production:
+        return (f"infinite values left out: {number(d.infinite_reference)} in reference, "
+                f"{number(d.infinite_production)} in production")
     if d.unseen_categories:
         return f"{d.unseen_categories} categor{'y' if d.unseen_categories == 1 else 'ies'} unseen in reference"
     return ""
@@ -355,6 +361,19 @@ def over_time(incident, stats: dict[str, sd.Drift], features: list[str], *, psi_
     return table, info
 
 
+# --- identifier-like columns -------------------------------------------------------------------
+def identifier_table(incident) -> pd.DataFrame:
+    """The columns loading set aside as identifiers or free text, with their distinct counts."""
+    rows = []
+    for f in getattr(incident, "identifier_like", []):
+        r = incident.reference[f] if f in incident.reference else pd.Series(dtype=object)
+        p = incident.production[f] if f in incident.production else pd.Series(dtype=object)
+        rows.append({"feature": f, "distinct_reference": int(r.nunique()), "rows_reference": int(r.notna().sum()),
+                     "distinct_production": int(p.nunique()), "rows_production": int(p.notna().sum())})
+    return pd.DataFrame(rows, columns=["feature", "distinct_reference", "rows_reference",
+                                       "distinct_production", "rows_production"])
+
+
 # --- for the page -------------------------------------------------------------------------------
 def top_features(result, n: int = 4) -> list[str]:
     """The features the page draws: the culprits, else the largest PSI."""
@@ -365,11 +384,12 @@ def top_features(result, n: int = 4) -> list[str]:
 
 def page_table(result, name: str = "features") -> pd.DataFrame:
     """The features (or outputs) table with the columns a reader needs, named for reading."""
-    table = result.to_df(name)
-    if table.empty:
-        return table
+    table = result.tables.get(name, pd.DataFrame())
     key = "feature" if name == "features" else "output"
-    out = pd.DataFrame({
+    ids = result.tables.get("identifier_like") if name == "features" else None
+    if table.empty and (ids is None or ids.empty):
+        return table
+    out = pd.DataFrame() if table.empty else pd.DataFrame({
         key: table[key], "type": table["type"],
         "drifted": np.where(table["drifted"], table["severity"], "no"),
         "PSI": table["psi"], "PSI by chance": table["psi_noise"], "KS": table["ks"],
@@ -377,6 +397,13 @@ def page_table(result, name: str = "features") -> pd.DataFrame:
         "p (BH)": table["p_adjusted"],
         "missing ref %": 100 * table["missing_reference"], "missing prod %": 100 * table["missing_production"],
         "new categories %": 100 * table["unseen_share"], "note": table["note"]})
+    if ids is not None and len(ids):
+        left_out = pd.DataFrame({
+            key: ids["feature"], "type": "identifier-like", "drifted": "not compared",
+            "note": [f"{number(r.distinct_reference)} distinct values in {number(r.rows_reference)} reference rows, "
+                     f"{number(r.distinct_production)} in {number(r.rows_production)} production rows: an id or "
+                     "free text, left out of drift statistics" for r in ids.itertuples()]})
+        out = left_out if out.empty else pd.concat([out, left_out], ignore_index=True)
     return out
 
 
@@ -399,7 +426,13 @@ def run(incident, *, domain: bool = True) -> Result:
     """
     th = _thresholds(incident)
     seed = int(incident.threshold("general", "seed"))
+    ids = identifier_table(incident)
     if not incident.features:
+        if len(ids):
+            return Result(skipped(CHECK, f"There are no features to compare: {listing(ids['feature'])} look like "
+                                         "identifiers or free text (about as many distinct values as rows), which "
+                                         "distribution statistics cannot compare. List the model's inputs under "
+                                         "columns.features in the spec."), tables={"features": pd.DataFrame(), "identifier_like": ids})
         return Result(skipped(CHECK, "There are no features to compare: list them under "
                                      "columns.features in the spec."))
     types = dict(incident.feature_types)
@@ -423,14 +456,21 @@ def run(incident, *, domain: bool = True) -> Result:
                                       psi_warning=th["psi_warning"], seed=seed)
 
     verdict, severity = _verdict(table, dom, th, incident)
-    finding = Finding(CHECK, verdict, severity,
-                      _summary(verdict, table, dom, out_table, time_info, culprits, incident, th),
-                      culprits=culprits,
-                      evidence=_evidence(table, out_table, dom, time_info, th, incident, culprits),
+    summary = _summary(verdict, table, dom, out_table, time_info, culprits, incident, th)
+    evidence = _evidence(table, out_table, dom, time_info, th, incident, culprits)
+    evidence["identifier_like"] = ids.to_dict(orient="records")
+    if len(ids):
+        summary += f" Not compared: {listing(ids['feature'])} (identifier-like)."
+    finding = Finding(CHECK, verdict, severity, summary, culprits=culprits, evidence=evidence,
                       strength=_strength(verdict, table, dom, th))
     notes = _notes(table, out_table, dom, dc, time_info, th, incident)
+    if len(ids):
+        notes["method"] += (f" Left out as identifier-like: {listing(ids['feature'], limit=10)}. Their values are "
+                            "almost all distinct, so nearly every production value is new and PSI or "
+                            "chi-square would say nothing true about them; they are listed at the end of the table.")
     tables = {"features": table, "over_time": time_table,
-              "domain": domain_table(dc) if dc is not None else pd.DataFrame(), "outputs": out_table}
+              "domain": domain_table(dc) if dc is not None else pd.DataFrame(), "outputs": out_table,
+              "identifier_like": ids}
     return Result(finding, tables=tables,
                   data={"stats": stats, "output_stats": out_stats, "domain": dc, "time": time_info,
                         "thresholds": th, "types": types, "notes": notes})

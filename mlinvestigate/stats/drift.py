@@ -100,13 +100,26 @@ def numeric_values(s: pd.Series) -> np.ndarray:
     return pd.to_numeric(as_number, errors="coerce").to_numpy(np.float64)
 
 
-def sorted_finite(values) -> tuple[np.ndarray, int]:
-    """The finite values sorted, and how many were missing (NaN or ±inf count as missing)."""
+def sorted_finite(values, *, split: bool = False):
+    """The finite values sorted, and how many were left out (NaN or ±inf).
+
+    With ``split``, returns ``(sorted, missing, infinite)``: an infinite value is an impossible
+    measurement, not a missing one, and the two are reported apart.
+
+    Examples
+    --------
+    >>> sorted_finite([3.0, np.nan, 1.0, np.inf], split=True)
+    (array([1., 3.]), 1, 1)
+    """
     x = np.asarray(values, dtype=float)
     finite = np.isfinite(x)
     if finite.all():
-        return np.sort(x), 0
-    return np.sort(x[finite]), int(len(x) - finite.sum())
+        return (np.sort(x), 0, 0) if split else (np.sort(x), 0)
+    left_out = int(len(x) - finite.sum())
+    if not split:
+        return np.sort(x[finite]), left_out
+    infinite = int(np.isinf(x).sum())
+    return np.sort(x[finite]), left_out - infinite, infinite
 
 
 def quantiles_sorted(a: np.ndarray, probs) -> np.ndarray:
@@ -299,6 +312,9 @@ class Drift:
     unseen_categories: int = 0
     bins: pd.DataFrame = field(default_factory=pd.DataFrame)
     profile: dict = field(default_factory=dict)
+    # impossible (±inf) values, left out of the distributions and counted apart from missing ones
+    infinite_reference: int = 0
+    infinite_production: int = 0
 
     @property
     def psi_excess(self) -> float:
@@ -311,19 +327,27 @@ class Drift:
         return self.ks_p if self.kind == "numeric" else self.chi2_p
 
     @property
+    def rows_total_reference(self) -> int:
+        return self.n_reference + self.missing_reference + self.infinite_reference
+
+    @property
+    def rows_total_production(self) -> int:
+        return self.n_production + self.missing_production + self.infinite_production
+
+    @property
     def missing_rate_reference(self) -> float:
-        total = self.n_reference + self.missing_reference
+        total = self.rows_total_reference
         return self.missing_reference / total if total else math.nan
 
     @property
     def missing_rate_production(self) -> float:
-        total = self.n_production + self.missing_production
+        total = self.rows_total_production
         return self.missing_production / total if total else math.nan
 
     @property
     def missing_p(self) -> float:
-        return float(two_proportion_z(self.missing_reference, self.n_reference + self.missing_reference,
-                                      self.missing_production, self.n_production + self.missing_production,
+        return float(two_proportion_z(self.missing_reference, self.rows_total_reference,
+                                      self.missing_production, self.rows_total_production,
                                       alternative="two-sided"))
 
     def row(self) -> dict:
@@ -334,6 +358,7 @@ class Drift:
                 "p_value": self.p_value,
                 "missing_reference": self.missing_rate_reference,
                 "missing_production": self.missing_rate_production, "missing_p": self.missing_p,
+                "infinite_reference": self.infinite_reference, "infinite_production": self.infinite_production,
                 "unseen_share": self.unseen_share,
                 "rows_reference": self.n_reference, "rows_production": self.n_production}
 
