@@ -19,3 +19,7 @@ class DataError(InvestigationError):
 
 class ModelTrustError(InvestigationError):
     """A model file's checksum does not match the spec and the user did not pass a trust flag."""
+
+
+class ModelLoadError(InvestigationError):
+    """A trusted model file could not be loaded, or what it holds cannot predict."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .data import Incident, sha256_of
-from .errors import ModelTrustError
+from .errors import ModelLoadError, ModelTrustError
 
 
 @dataclass
@@ -56,10 +56,22 @@ def load_model(incident: Incident) -> Any:
     ------
     ModelTrustError
         When the checksum does not match and the user did not pass ``--trust-model``.
+    ModelLoadError
+        When the file cannot be unpickled (a missing library, a truncated file, another format)
+        or holds something without a ``predict`` method: no check may then claim to have scored rows.
     """
     status = model_status(incident)
     if not status.trusted:
         raise ModelTrustError(f"model file {status.path!r} not loaded: {status.reason}")
     import joblib
 
-    return joblib.load(status.path)
+    try:
+        model = joblib.load(status.path)
+    except Exception as exc:  # noqa: BLE001 - unpickling can raise anything the pickled code raises
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelLoadError(f"model file {status.path!r} could not be loaded: {type(exc).__name__}"
+                             + (f": {detail}" if detail else "")) from None
+    if not callable(getattr(model, "predict", None)):
+        raise ModelLoadError(f"model file {status.path!r} holds a {type(model).__name__}, not an estimator "
+                             "with a predict method; save the fitted model or pipeline itself.")
+    return model

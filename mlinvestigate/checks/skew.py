@@ -236,7 +236,7 @@ def _impact(incident, served: pd.DataFrame, offline: pd.DataFrame, culprits: lis
     try:
         model = load_model(incident)
     except Exception as exc:  # noqa: BLE001 - a model that cannot be loaded leaves the rest of the check intact
-        return {"available": False, "reason": f"the model file could not be loaded: {exc}"}
+        return {"available": False, "model_failed": True, "reason": str(exc)}
     names = getattr(model, "feature_names_in_", None)
     columns = [str(c) for c in names] if names is not None else list(incident.features)
     missing = [c for c in columns if c not in served.columns]
@@ -256,7 +256,8 @@ def _impact(incident, served: pd.DataFrame, offline: pd.DataFrame, culprits: lis
         with threadpool_limits(1):
             return _flips(incident, model, status, srv, off, columns, culprits)
     except Exception as exc:  # noqa: BLE001 - the model may reject these inputs; say so instead of failing
-        return {"available": False, "reason": f"the model could not score the joined rows: {exc}"}
+        return {"available": False, "model_failed": True,
+                "reason": f"the model could not score the joined rows: {type(exc).__name__}: {exc}"}
 
 
 def _flips(incident, model, status, srv: pd.DataFrame, off: pd.DataFrame, columns: list[str],
@@ -416,6 +417,8 @@ def run(incident) -> Result:
             critical = impact["flip_share"] >= th["mismatch_rate"]
         else:
             critical = table["mismatch_rate"].max() >= 10 * th["mismatch_rate"]
+            if impact.get("model_failed"):
+                summary += (f" The predictions these features change were not measured: {impact['reason']}.")
         severity = "critical" if critical else "warning"
         strength = float(np.clip(impact["flip_share"] * 5 if impact.get("available")
                                  else table.loc[table["skewed"], "mismatch_rate"].max(), 0.3, 1.0))
