@@ -135,7 +135,7 @@ class _Kernel:
         self.km.shutdown_kernel(now=True)
 
 
-def _run_task(kernel: _Kernel, task: _Task, exporter) -> dict:
+def _run_task(kernel: _Kernel, task: _Task, render: Callable[[Path, Path, dict], None]) -> dict:
     """Execute and render one notebook; return its finding (an ``error`` one when it failed)."""
     folder = Path(task.parameters["out"])
     out_nb = folder / f"{task.check}.ipynb"
@@ -155,7 +155,7 @@ def _run_task(kernel: _Kernel, task: _Task, exporter) -> dict:
         finding = _failed(task.check, "notebook ran but saved no finding (result.save(out) missing).")
     if out_nb.exists():
         try:
-            render_html(out_nb, folder / task.page, {**task.meta, "current": task.page}, exporter)
+            render(out_nb, folder / task.page, {**task.meta, "current": task.page})
         except Exception as exc:  # noqa: BLE001
             finding = _failed(task.check, f"page could not be rendered: {exc}",
                               traceback=traceback.format_exc()[-4000:])
@@ -176,6 +176,8 @@ class _Workers:
 
         self.tasks: queue.Queue = queue.Queue()
         self.results: queue.Queue = queue.Queue()
+        self._render_lock = threading.Lock()
+        self._exporter = None
         threads = max(1, (os.cpu_count() or 1) // jobs)
         self.threads = [threading.Thread(target=self._serve, args=(str(cwd), threads), daemon=True)
                         for _ in range(jobs)]
@@ -186,10 +188,9 @@ class _Workers:
         kernel = None
         try:
             kernel = _Kernel(cwd, threads)
-            exporter = _exporter()
             while (task := self.tasks.get()) is not None:
                 try:
-                    self.results.put((task.check, _run_task(kernel, task, exporter)))
+                    self.results.put((task.check, _run_task(kernel, task, self.render)))
                 except Exception as exc:  # noqa: BLE001 - report it and keep serving
                     self.results.put((task.check, _failed(task.check, f"crashed: {exc}")))
         except Exception as exc:  # noqa: BLE001 - a kernel that cannot start fails its tasks, visibly
@@ -198,6 +199,13 @@ class _Workers:
         finally:
             if kernel is not None:
                 kernel.close()
+
+    def render(self, notebook: Path, html_path: Path, meta: dict) -> None:
+        """Render a page; one exporter for the run (building one costs seconds), one page at a time."""
+        with self._render_lock:
+            if self._exporter is None:
+                self._exporter = _exporter()
+            render_html(notebook, html_path, meta, self._exporter)
 
     def run(self, tasks: list[_Task], progress: Callable[[int, str, dict], None]) -> dict[str, dict]:
         for t in tasks:
