@@ -439,6 +439,13 @@ def _build(spec: IncidentSpec, ref: pd.DataFrame, prod: pd.DataFrame, offline: p
         warnings.append(f"feature(s) {', '.join(map(repr, missing))} are in reference but missing from "
                         "production; they are left out of the comparisons and reported by the health check.")
     features = [f for f in candidates if f in prod.columns]
+    void = [f for f in features if ref[f].isna().all() and prod[f].isna().all()]
+    if void:
+        # Nothing to compare and nothing a model could learn from; categories with no values at
+        # all also break the statistics that code them.
+        warnings.append(f"feature(s) {listing(void, limit=10)} have no values in either file; they are left "
+                        "out of every comparison.")
+        features = [f for f in features if f not in void]
 
     # Time columns and typed features.
     for df in (ref, prod) + ((offline,) if offline is not None else ()):
