@@ -385,3 +385,23 @@ def test_messages_never_show_numpy_reprs(tmp_path):
     with pytest.raises(DataError) as err:
         incident_from_frames(tmp_path / "one", ref.assign(label=np.int64(1)), prod, COLUMNS)
     no_repr(str(err.value))
+
+
+def test_labelling_classifier_survives_an_empty_column():
+    """A feature empty in every production row must not crash the model-based statistics."""
+    from mlinvestigate.stats.triage_labels import labelling_classifier
+
+    rng = np.random.default_rng(17)
+    X = np.c_[rng.normal(size=90), np.full(90, np.nan)]
+    out = labelling_classifier(X, rng.random(90) < 0.5, np.array([False, False]))
+    assert np.isfinite(out["auc"]) and len(out["models"]) == 3
+    assert out["models"][0].predict_proba(X).shape == (90, 2)
+
+
+def test_feature_empty_in_both_files_is_left_out(tmp_path):
+    rng = np.random.default_rng(18)
+    ref, prod = frames(rng, 200), frames(rng, 200, offset=10_000)
+    ref["blank"] = prod["blank"] = None
+    inc = incident_from_frames(tmp_path, ref, prod, COLUMNS)
+    assert "blank" not in inc.features and any("no values in either file" in w for w in inc.warnings)
+    assert drift.run(inc).finding.verdict in ("clear", "inconclusive")

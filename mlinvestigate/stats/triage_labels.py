@@ -87,11 +87,23 @@ def labelling_classifier(X: np.ndarray, labelled: np.ndarray, categorical: np.nd
             model = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=15,
                                                    categorical_features=categorical if categorical.any() else None,
                                                    early_stopping=False, random_state=seed)
-            model.fit(X[train], y[train])
+            model.fit(_fillable(X[train]), y[train])
             oof[test] = model.predict_proba(X[test])[:, 1]
             models.append(model)
     auc = float(roc_auc_score(y, oof))
     return {"auc": auc, "auc_ci": auc_interval(auc, n_pos, n_neg), "oof": oof, "models": models}
+
+
+def _fillable(X: np.ndarray) -> np.ndarray:
+    """``X`` with columns that hold no value at all set to 0: the booster cannot bin an empty
+    column (a feature that stopped arriving, or absent from a small fold), and a constant carries
+    the same nothing without changing the column layout the fitted models predict on."""
+    empty = np.isnan(X).all(axis=0) if len(X) else np.zeros(X.shape[1], dtype=bool)
+    if not empty.any():
+        return X
+    X = np.array(X, dtype=float, copy=True)
+    X[:, empty] = 0.0
+    return X
 
 
 def weighted_mean(values, weights) -> float:
