@@ -129,6 +129,7 @@ def _short(exc: Exception) -> str:
 
 
 def _read_csv(path: Path, role: str, text_columns: tuple[str, ...]) -> pd.DataFrame:
+    import pyarrow as pa
     from pyarrow import csv, string
 
     try:
@@ -140,8 +141,17 @@ def _read_csv(path: Path, role: str, text_columns: tuple[str, ...]) -> pd.DataFr
     options = csv.ConvertOptions(column_types={c: string() for c in text_columns},
                                  strings_can_be_null=True, decimal_point=decimal)
     try:
-        table = csv.read_csv(path, parse_options=csv.ParseOptions(delimiter=sep),
-                             convert_options=options).to_pandas()
+        arrow = csv.read_csv(path, parse_options=csv.ParseOptions(delimiter=sep), convert_options=options)
+        # pyarrow keeps text that is not valid UTF-8 as raw bytes; decoding it with a guessed
+        # encoding could garble it silently, so such a file is refused with the column named.
+        raw = [f.name for f in arrow.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+        if raw:
+            raise DataError(f"{role} file {str(path)!r}: column {raw[0]!r} is not UTF-8 text (an export in "
+                            "a local encoding such as Windows-1252?). Save the file as UTF-8 "
+                            "(spreadsheets call it 'CSV UTF-8').")
+        table = arrow.to_pandas()
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message
         hint = (" Save it as UTF-8 (spreadsheets call it 'CSV UTF-8')." if "UTF8" in str(exc).upper() else "")
         raise DataError(f"{role} file {str(path)!r} could not be read as a CSV separated by {seen}: "

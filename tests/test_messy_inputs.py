@@ -405,3 +405,12 @@ def test_feature_empty_in_both_files_is_left_out(tmp_path):
     inc = incident_from_frames(tmp_path, ref, prod, COLUMNS)
     assert "blank" not in inc.features and any("no values in either file" in w for w in inc.warnings)
     assert drift.run(inc).finding.verdict in ("clear", "inconclusive")
+
+
+def test_csv_in_a_local_encoding_is_refused_naming_the_column(tmp_path):
+    df = pd.DataFrame({"rid": range(60), "city": ["Genève", "Zürich", "Paris"] * 20,
+                       "label": [0, 1] * 30, "pred": [0, 1] * 30})
+    for role in ("reference", "production"):
+        df.to_csv(tmp_path / f"{role}.csv", index=False, encoding="latin-1")
+    with pytest.raises(DataError, match="column 'city' is not UTF-8 text.*Save the file as UTF-8"):
+        load_incident(write_spec(tmp_path, "reference.csv", "production.csv"))
