@@ -1,39 +1,50 @@
-"""The checks: one module per investigation, each exposing ``run(incident) -> Result``.
+"""The checks: one module per investigation, each exposing ``run(incident) -> Result`` and ending
+with its :class:`~mlinvestigate.contract.CheckContract`.
 
 Triage checks come first (is the comparison fair, is the right model serving, is serving healthy,
 where does it fail), then the root causes. Each check has a notebook of the same name in
-``notebooks/`` that presents it.
+``mlinvestigate/notebooks/`` that presents it. Other checks join through
+:func:`mlinvestigate.contract.register`.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from types import ModuleType
+
+from ..contract import check_options, contract, registered
 
 TRIAGE = ("measurement", "deployment", "health", "segments")
 ROOT_CAUSES = ("drift", "leakage", "skew", "labels", "prior_shift")
-CHECK_IDS = TRIAGE + ROOT_CAUSES
+CHECK_IDS = TRIAGE + ROOT_CAUSES  # the built-in checks DESIGN.md names
 
-TITLES = {
-    "measurement": "Measurement: is the gap real?",
-    "deployment": "Deployment: is the right model serving?",
-    "health": "Serving health",
-    "segments": "Segments: where does it fail?",
-    "drift": "Data drift",
-    "leakage": "Data leakage",
-    "skew": "Training-serving skew",
-    "labels": "Label quality",
-    "prior_shift": "Prior (class balance) shift",
-}
+
+def load_builtin() -> None:
+    """Import the built-in check modules; each registers its contract."""
+    for cid in CHECK_IDS:
+        importlib.import_module(f"{__name__}.{cid}")
+
+
+def ids() -> list[str]:
+    """Every registered check id, in investigation order."""
+    return list(registered())
 
 
 def short_title(check_id: str) -> str:
-    """The title without its question: "Segments" for "Segments: where does it fail?"."""
-    return TITLES[check_id].split(":")[0]
+    """The title without its question: "Segments"."""
+    return contract(check_id).title
 
 
 def get(check_id: str) -> ModuleType:
-    """The module of check ``check_id`` (imported on first use)."""
-    if check_id not in CHECK_IDS:
-        raise KeyError(f"unknown check {check_id!r}; valid checks: {', '.join(CHECK_IDS)}")
-    return importlib.import_module(f"{__name__}.{check_id}")
+    """The module of check ``check_id`` (its ``run`` computes the finding)."""
+    return importlib.import_module(contract(check_id).module)
+
+
+def run(check_id: str, incident, **options):
+    """Run one check; an option it does not take is an error that names it."""
+    fn = get(check_id).run
+    params = inspect.signature(fn).parameters
+    accepted = tuple(n for n, p in params.items() if p.kind is p.KEYWORD_ONLY)
+    check_options(check_id, options, accepted)
+    return fn(incident, **options)

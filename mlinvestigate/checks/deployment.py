@@ -15,6 +15,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..contract import (
+    CheckContract,
+    Context,
+    Culprit,
+    WhenSymptomBlamesOnly,
+    register,
+)
 from ..data import sample_rows
 from ..findings import Finding, Result, skipped
 from ..metrics import headline_name, row_outcome
@@ -383,3 +390,32 @@ def model_file_table(result) -> pd.DataFrame:
             ("loaded and re-scored", "yes" if info["loaded"] else "no"), ("why", info["reason"])]
     rows += [("could not re-score", p) for p in info.get("rescore_problems", [])]
     return pd.DataFrame(rows, columns=["item", "value"])
+
+
+# --- contract -----------------------------------------------------------------------------------
+def _actions(finding: dict, ctx: Context) -> list[dict]:
+    versions = finding.get("culprits", [])
+    expected = ctx.incident.spec.model.version
+    return [{"check": CHECK, "action": "Roll back / pin the serving version",
+             "detail": f"route all traffic to version {expected or 'the validated one'}"
+                       + (f"; stop serving {', '.join(versions)}" if versions else ""),
+             "why": finding["summary"]}]
+
+
+def _alerts(finding: dict, ctx: Context) -> list[dict]:
+    spec = ctx.incident.spec
+    if not (spec.columns.model_version or spec.model.version):
+        return []
+    return [{"alert": "model_version", "metric": "versions serving",
+             "condition": f"any version other than {spec.model.version or 'the validated one'} serves traffic",
+             "why": "catch a wrong deployment at once"}]
+
+
+CONTRACT = register(CheckContract(
+    id=CHECK, title="Deployment", question="Is the right model serving?", stage="triage", module=__name__,
+    culprit=lambda text: Culprit("version", value=text),
+    explains=(WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=30,
+                                    reason="another model serving changes how often a score is right"),),
+    actions=_actions, alerts=_alerts,
+    checklist=(("deployment", "The model version serving is the one validated"),),
+    cost=1.5))

@@ -43,6 +43,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from ..contract import (
+    CheckContract,
+    Context,
+    CoversColumns,
+    WhenSymptomBlamesOnly,
+    register,
+)
 from ..display import listing, number
 from ..findings import Finding, Result, skipped
 from ..stats import drift as sd
@@ -663,3 +670,42 @@ _PATTERN_TEXT = {
     "stable": "{feature} stays within the warning level in every period.",
     "unknown": "Too few periods to tell a sudden change from a gradual one.",
 }
+
+
+# --- contract -----------------------------------------------------------------------------------
+def _actions(finding: dict, ctx: Context) -> list[dict]:
+    culprits = finding.get("culprits", [])
+    return [{"check": CHECK, "action": "Ensemble with a rule-based baseline where the model is out of its depth",
+             "detail": "send " + ", ".join(culprits[:4])
+                       + " traffic (or inputs outside the reference range) to the previous rules or "
+                         "baseline until the model is retrained on recent data",
+             "why": finding["summary"]},
+            {"check": CHECK, "action": "Retrain on recent production data",
+             "detail": "include the drifted period once labels arrive; validate on the newest weeks",
+             "why": "the input distribution moved since training"}]
+
+
+def _alerts(finding: dict, ctx: Context) -> list[dict]:
+    out = []
+    if finding.get("verdict") == "detected":
+        for feat in finding.get("culprits", [])[:10]:
+            out.append({"alert": f"drift:{feat}", "metric": "psi", "feature": feat,
+                        "condition": f"daily PSI({feat}) > {ctx.threshold(CHECK, 'psi_warning')}",
+                        "why": "drifted in this incident"})
+    out.append({"alert": "drift:all_features", "metric": "psi",
+                "condition": f"daily PSI of any feature > {ctx.threshold(CHECK, 'psi_critical')}",
+                "why": "catch the next drift before labels arrive"})
+    return out
+
+
+CONTRACT = register(CheckContract(
+    id=CHECK, title="Data drift", question="Do production inputs look like the ones the model was validated on?",
+    stage="cause", module=__name__,
+    explains=(CoversColumns("health", symptom_kinds=("out_of_range", "unseen"),
+                            reason="values out of the reference range or unseen categories are the drift itself"),
+              WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=50,
+                                    reason="inputs the model rarely saw change how often it is right at a given "
+                                           "score as much as a label definition change would")),
+    actions=_actions, alerts=_alerts,
+    checklist=(("data", "Production inputs look like reference inputs"),),
+    cost=2.5))

@@ -13,6 +13,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..contract import (
+    CheckContract,
+    Context,
+    CoversColumns,
+    Culprit,
+    register,
+)
 from ..display import number, percent
 from ..findings import Finding, Result
 from ..stats.intervals import fdr, wilson
@@ -379,3 +386,45 @@ def inputs_page_table(result) -> pd.DataFrame:
                         "unseen categories %": 100 * inputs["unseen"],
                         "…by chance  %": 100 * inputs["unseen_chance"], "flags": inputs["flags"]})
     return out.sort_values("flags", key=lambda s: s.str.len(), ascending=False, kind="stable", ignore_index=True)
+
+
+# --- contract -----------------------------------------------------------------------------------
+def _signal(text: str) -> Culprit:
+    kind, sep, column = text.partition(":")
+    return Culprit(kind, column=column) if sep else Culprit("signal", value=text)
+
+
+def _actions(finding: dict, ctx: Context) -> list[dict]:
+    return [{"check": CHECK, "action": "Fix serving health first",
+             "detail": "failing signals: " + ", ".join(finding.get("culprits", [])[:6]),
+             "why": finding["summary"]}]
+
+
+def _alerts(finding: dict, ctx: Context) -> list[dict]:
+    spec, out = ctx.incident.spec, []
+    if spec.columns.status:
+        out.append({"alert": "error_rate", "metric": "error share",
+                    "condition": f"hourly error rate > {ctx.threshold(CHECK, 'error_rate'):.1%}",
+                    "why": "serving failures"})
+    if spec.columns.latency_ms and spec.expected.latency_p95_ms:
+        out.append({"alert": "latency_p95", "metric": "latency",
+                    "condition": f"hourly P95 latency > {spec.expected.latency_p95_ms:g} ms",
+                    "why": "serving expectation"})
+    if finding.get("verdict") == "detected":
+        for c in CONTRACT.culprits(finding):
+            if c.kind == "missing":
+                out.append({"alert": str(c), "metric": "missing share",
+                            "condition": f"hourly missing share of {c.column} > reference + "
+                                         f"{ctx.threshold(CHECK, 'missing_increase'):.0%}",
+                            "why": "went missing in this incident"})
+    return out
+
+
+CONTRACT = register(CheckContract(
+    id=CHECK, title="Serving health", question="Is serving healthy?", stage="triage", module=__name__,
+    culprit=_signal,
+    explains=(CoversColumns("drift", own_kinds=("missing",),
+                            reason="a feature that went missing in serving changes its distribution"),),
+    actions=_actions, alerts=_alerts,
+    checklist=(("infrastructure", "Serving is healthy (errors, latency, volume, input quality)"),),
+    cost=0.7))

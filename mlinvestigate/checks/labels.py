@@ -23,6 +23,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..contract import (
+    CheckContract,
+    Context,
+    Culprit,
+    register,
+)
 from ..findings import Finding, Result, skipped
 from ..stats import labels as sl
 from ..stats.intervals import fdr, wilson
@@ -762,3 +768,25 @@ def sources_view(result) -> pd.DataFrame:
              "bias_vs_rest": "bias vs other sources", "outlier_rate": "residual outliers",
              "outliers_vs_rest": "outliers vs other sources", "flagged": "stands out"}
     return t[[c for c in names if c in t.columns]].rename(columns=names)
+
+
+# --- contract -----------------------------------------------------------------------------------
+def _culprit(text: str) -> Culprit:
+    if text in ("definition", "label noise"):
+        return Culprit("label", value=text)
+    return Culprit("label_source", value=text)
+
+
+def _actions(finding: dict, ctx: Context) -> list[dict]:
+    culprits = finding.get("culprits", [])
+    return [{"check": CHECK, "action": "Audit the labels before trusting the production metric",
+             "detail": "review the likely mislabelled rows on the labels page; align label definitions"
+                       + (" with " + ", ".join(culprits[:3]) if culprits else ""),
+             "why": finding["summary"]}]
+
+
+CONTRACT = register(CheckContract(
+    id=CHECK, title="Label quality", question="Are labels as clean and as defined as offline?", stage="cause",
+    module=__name__, culprit=_culprit, actions=_actions,
+    checklist=(("measurement", "Labels are as clean and as defined as offline"),),
+    cost=2.5))

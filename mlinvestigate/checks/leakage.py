@@ -50,6 +50,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..contract import (
+    CheckContract,
+    Context,
+    CoversColumns,
+    WhenSymptomBlamesOnly,
+    register,
+)
 from ..data import sample_rows
 from ..findings import Finding, Result
 from ..stats import leakage as st
@@ -523,3 +530,24 @@ def sample_note(result) -> str:
             f"{s['reference_rows']:,} of {s['reference_labelled']:,} labelled reference rows and "
             f"{s['production_rows']:,} of {s['production_labelled']:,} labelled production rows "
             f"(mutual information on at most {MI_ROWS:,} of them). Shared rows and periods use every row.")
+
+
+# --- contract -----------------------------------------------------------------------------------
+def _actions(finding: dict, ctx: Context) -> list[dict]:
+    return [{"check": CHECK, "action": "Retrain without the leaking features",
+             "detail": "drop " + ", ".join(finding.get("culprits", [])[:5])
+                       + "; the offline metric was inflated and is not a baseline",
+             "why": finding["summary"]}]
+
+
+CONTRACT = register(CheckContract(
+    id=CHECK, title="Data leakage", question="Did a feature learn from the future?", stage="cause",
+    module=__name__,
+    explains=(CoversColumns("drift", reason="a leaking feature is not available the same way in production"),
+              CoversColumns("health", symptom_kinds=("out_of_range", "unseen"),
+                            reason="a leaking feature takes other values in production"),
+              WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=10,
+                                    reason="a leak inflates offline agreement between score and label")),
+    actions=_actions,
+    checklist=(("data", "No feature learned from the future"),),
+    cost=2.0))

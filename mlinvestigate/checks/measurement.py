@@ -20,6 +20,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..contract import (
+    CheckContract,
+    Context,
+    WhenEvidence,
+    register,
+)
 from ..data import sample_rows
 from ..findings import Finding, Result
 from ..metrics import headline, headline_name, metric_table, row_outcome
@@ -396,3 +402,39 @@ def metrics_wide(result) -> pd.DataFrame:
     if {"reference", "production"} <= set(out.columns):
         out["change"] = out["production"] - out["reference"]
     return out.rename_axis("metric").reset_index()
+
+
+# --- contract -----------------------------------------------------------------------------------
+def _actions(finding: dict, ctx: Context) -> list[dict]:
+    return [{"check": CHECK, "action": "Report the fair metric, not the raw one",
+             "detail": "the labelled production rows are not a fair sample; use the measurement "
+                       "page's estimate for all traffic",
+             "why": finding["summary"]}]
+
+
+def _alerts(finding: dict, ctx: Context) -> list[dict]:
+    metric, incident = ctx.doc["metric"], ctx.incident
+    out = []
+    if metric.get("reference") is not None:
+        gap = ctx.threshold(CHECK, "metric_gap")
+        higher = metric.get("higher_is_better", True)
+        bound = metric["reference"] - gap if higher else metric["reference"] + gap
+        out.append({"alert": "metric_gap", "metric": metric["name"],
+                    "condition": f"weekly {metric['name']} {'<' if higher else '>'} {bound:.3f}",
+                    "why": "the production metric left the offline interval"})
+    if incident.target in incident.production.columns:
+        coverage = float(incident.labelled.mean())
+        out.append({"alert": "label_coverage", "metric": "labelled share",
+                    "condition": f"weekly labelled share < {max(coverage * 0.8, 0.0):.2f} or labelled rows biased",
+                    "why": f"{coverage:.0%} of production rows are labelled now"})
+    return out
+
+
+CONTRACT = register(CheckContract(
+    id=CHECK, title="Measurement", question="Is the gap real?", stage="triage", module=__name__,
+    explains=(WhenEvidence(("segments", "labels", "prior_shift", "leakage"), flag="labels_biased",
+                           unless="estimated",
+                           reason="their verdicts rest on labelled production rows, which are a biased sample"),),
+    actions=_actions, alerts=_alerts,
+    checklist=(("measurement", "Offline and production metrics compare like with like"),),
+    cost=2.0))

@@ -14,6 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..contract import (
+    Accompanies,
+    CheckContract,
+    Context,
+    Culprit,
+    WhenSymptomBlamesOnly,
+    register,
+)
 from ..data import sample_rows
 from ..findings import Finding, Result, skipped
 from ..stats import prior as sp
@@ -528,3 +536,45 @@ def page_table(result, name: str) -> pd.DataFrame:
     if t is None:
         return pd.DataFrame()
     return t.rename(columns=_COLUMNS)
+
+
+# --- contract -----------------------------------------------------------------------------------
+def _culprit(text: str) -> Culprit:
+    column, sep, value = text.partition("=")
+    return Culprit("class", column=column, value=value) if sep else Culprit("class", value=text)
+
+
+def _actions(finding: dict, ctx: Context) -> list[dict]:
+    ev = finding.get("evidence", {})
+    rec = ev.get("recommended_threshold")
+    for key in ("recommended_threshold_cost", "recommended_threshold_accuracy"):
+        if not isinstance(rec, (int, float)):
+            rec = ev.get(key)
+    if isinstance(rec, (int, float)):
+        return [{"check": CHECK, "action": "Adjust the decision threshold", "threshold": float(rec),
+                 "detail": f"move the threshold to {rec:.2f} for the new class balance "
+                           "(see the threshold curve on the prior-shift page)",
+                 "why": finding["summary"]}]
+    return [{"check": CHECK, "action": "Adjust the decision threshold or recalibrate",
+             "detail": "the class balance moved; re-weight scores to the new prior",
+             "why": finding["summary"]}]
+
+
+def _alerts(finding: dict, ctx: Context) -> list[dict]:
+    if finding.get("verdict") != "detected":
+        return []
+    return [{"alert": "prior_shift", "metric": "predicted positive share",
+             "condition": "weekly predicted positive share outside the reference interval",
+             "why": "the class balance moved in this incident"}]
+
+
+CONTRACT = register(CheckContract(
+    id=CHECK, title="Prior (class balance) shift", question="Did the class balance change?", stage="cause", module=__name__,
+    culprit=_culprit,
+    explains=(Accompanies("drift", max_severity="warning",
+                          reason="a class-balance change moves the features that separate the classes"),
+              WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=60,
+                                    reason="a new class balance changes how often a score is right")),
+    actions=_actions, alerts=_alerts,
+    checklist=(("model", "The class balance (target distribution) is unchanged"),),
+    cost=1.0))

@@ -21,6 +21,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..contract import (
+    CheckContract,
+    Context,
+    CoversColumns,
+    WhenSymptomBlamesOnly,
+    register,
+    segment_culprit,
+)
 from ..findings import Finding, Result, skipped
 from ..metrics import headline_name, row_outcome
 from ..stats.intervals import fdr, wilson
@@ -434,3 +442,27 @@ def page_table(result, *, weeks: bool = False) -> pd.DataFrame:
         out["share of gap"] = t["share_of_gap"]
     out["flag"] = np.where(t["flagged"], "FLAGGED", np.where(t["tiny"], "too small", ""))
     return out.reset_index(drop=True)
+
+
+# --- contract -----------------------------------------------------------------------------------
+def _actions(finding: dict, ctx: Context) -> list[dict]:
+    culprits = finding.get("culprits", [])
+    return [{"check": CHECK, "action": "Ensemble with a rule-based baseline where the model is out of its depth",
+             "detail": "send " + ", ".join(culprits[:4])
+                       + " traffic to the previous rules or baseline until the model is retrained on recent data",
+             "why": finding["summary"]},
+            {"check": CHECK, "action": "Retrain on recent production data",
+             "detail": "include the failing segments' recent rows once labels arrive; validate on the newest weeks",
+             "why": "the model fails on part of today's traffic"}]
+
+
+CONTRACT = register(CheckContract(
+    id=CHECK, title="Segments", question="Where does it fail?", stage="triage", module=__name__,
+    culprit=segment_culprit,
+    explains=(CoversColumns("drift", own_kinds=("segment",),
+                            reason="a failing segment that grew changes its column's mix"),
+              WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=40,
+                                    reason="a segment the model fails on changes how often a score is right")),
+    actions=_actions,
+    checklist=(("model", "No segment fails on its own"),),
+    cost=1.2))

@@ -41,6 +41,14 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from ..contract import (
+    CheckContract,
+    Context,
+    CoversColumns,
+    Requirement,
+    WhenSymptomBlamesOnly,
+    register,
+)
 from ..data import sample_rows
 from ..display import number, scalar, text
 from ..findings import Finding, Result
@@ -466,3 +474,27 @@ def sample_note(result) -> str:
               if impact.get("available") else "")
     return (f"Match rates use every joined row; the plots show a seeded sample of at most {PAIR_POINTS:,} "
             f"of them.{scored}")
+
+
+# --- contract -----------------------------------------------------------------------------------
+def _actions(finding: dict, ctx: Context) -> list[dict]:
+    return [{"check": CHECK, "action": "Fix the serving feature pipeline",
+             "detail": "recompute " + ", ".join(finding.get("culprits", [])[:5])
+                       + " the way training does (see the skew page for each pattern)",
+             "why": finding["summary"]}]
+
+
+CONTRACT = register(CheckContract(
+    id=CHECK, title="Training-serving skew", question="Are features computed the same way offline and live?",
+    stage="cause", module=__name__,
+    requires=(Requirement(lambda incident: incident.offline is not None,
+                          "Provide serving.offline: production rows (by columns.id) with their features "
+                          "recomputed by the training pipeline."),),
+    explains=(CoversColumns("drift", reason="a feature computed differently when served looks drifted"),
+              CoversColumns("health", symptom_kinds=("out_of_range", "unseen"),
+                            reason="a feature computed differently when served leaves the reference range"),
+              WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=20,
+                                    reason="skewed inputs change how often the model is right at a given score")),
+    actions=_actions,
+    checklist=(("data", "Features are computed the same way offline and live"),),
+    cost=1.0))
