@@ -180,6 +180,9 @@ def test_identifier_columns_are_set_aside_and_listed(tmp_path):
     assert "3,000 distinct values" in page.loc["session", "note"]
     assert "identifier-like" in r.data["notes"]["method"]
     assert {e["feature"] for e in r.finding.evidence["identifier_like"]} == {"session", "user"}
+    inc.save_cache(tmp_path / "cache")
+    again = load_incident(inc.spec, cache=tmp_path / "cache")
+    assert again.identifier_like == ["session", "user"] and again.features == inc.features
 
 
 def test_renamed_categories_are_drift_not_identifiers(tmp_path):
