@@ -389,7 +389,7 @@ def inputs_page_table(result) -> pd.DataFrame:
 
 
 # --- contract -----------------------------------------------------------------------------------
-def _signal(text: str) -> Culprit:
+def _culprit(text: str) -> Culprit:
     kind, sep, column = text.partition(":")
     return Culprit(kind, column=column) if sep else Culprit("signal", value=text)
 
@@ -422,7 +422,7 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 CONTRACT = register(CheckContract(
     id=CHECK, title="Serving health", question="Is serving healthy?", stage="triage", module=__name__,
-    culprit=_signal,
+    culprit=_culprit,
     explains=(CoversColumns("drift", own_kinds=("missing",),
                             reason="a feature that went missing in serving changes its distribution"),),
     actions=_actions, alerts=_alerts,
