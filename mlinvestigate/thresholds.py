@@ -81,8 +81,10 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "residual_bias": 0.5,        # regression: a source's median residual vs the rest, in robust SDs
     },
     "prior_shift": {
-        "rate_change": 0.05,         # absolute change in a class share that matters
-        "relative_change": 0.25,     # …or relative change
+        "metric_impact": 0.01,       # expected accuracy change at the current decisions that makes a move material
+        "precision_impact": 0.03,    # …or expected precision change (positive class; multiclass: macro)
+        "rate_change": 0.05,         # share difference that matters where no decisions judge impact; critical at 2x
+        "relative_change": 0.25,     # …or relative difference
         "cost_ratio": 1.0,           # cost of a false negative / cost of a false positive
         "calibration_ece": 0.03,     # EM needs the score calibrated on reference (ECE after Platt scaling)
         "psi_critical": 0.25,        # regression: target PSI on 10 reference-quantile bins

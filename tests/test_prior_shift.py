@@ -47,6 +47,9 @@ def test_observed_prior_shift_is_detected(tmp_path):
     assert f.evidence["reference_positive_rate"] == pytest.approx(0.1, abs=0.015)
     assert f.evidence["production_positive_rate"] == pytest.approx(0.3, abs=0.02)
     assert f.evidence["recommended_threshold_accuracy"] < f.evidence["current_threshold"] == 0.5
+    # one threshold the page recommends, for the summary's action (lowest cost; at ratio 1 the most accurate)
+    assert f.evidence["recommended_threshold"] == f.evidence["recommended_threshold_cost"]
+    assert f"{f.evidence['recommended_threshold']:.3g}" in f.summary
 
 
 def test_control_is_clear(tmp_path):
@@ -95,6 +98,63 @@ def test_labels_that_moved_without_the_traffic_are_not_a_prior_shift(tmp_path):
     r = prior_shift.run(make_incident(tmp_path, world(rng, 6000), prod))
     assert r.finding.verdict == "inconclusive"
     assert "labels check" in r.finding.summary
+    assert r.finding.evidence["follows_from_labels"] is True
+    assert r.finding.evidence["label_free_reading"]["reading"] == "labels"
+
+
+def test_labels_and_outputs_moving_the_same_way_are_a_prior_shift(tmp_path):
+    """Observed positives 10% → ~28% and the label-free estimate → ~20%: both moved up, so the
+    traffic changed; a prior shift, not "labels moved but traffic did not"."""
+    rng = np.random.default_rng(14)
+    prod = world(rng, 8000, rate=0.2, first_id=10**6)
+    relabel = (prod["label"] == 0) & (rng.random(len(prod)) < 0.1)
+    prod.loc[relabel, "label"] = 1
+    r = prior_shift.run(make_incident(tmp_path, world(rng, 8000), prod))
+    ev = r.finding.evidence
+    assert ev["observed_positive_rate"] > 0.25 and ev["em"]["positive_rate"] == pytest.approx(0.2, abs=0.03)
+    assert r.finding.verdict == "detected", r.finding.summary
+    assert ev["label_free_reading"]["reading"] == "both"
+    assert ev["follows_from_labels"] is False
+    assert "traffic did not" not in r.finding.summary
+
+
+def test_a_significant_but_harmless_move_is_reported_not_called_steady(tmp_path):
+    """10% → 11% on 60,000 rows: significant, but it moves expected accuracy and precision by less
+    than the material amounts; the summary reports the move and its impact, the verdict stays clear."""
+    rng = np.random.default_rng(15)
+    r = prior_shift.run(make_incident(tmp_path, world(rng, 60_000), world(rng, 60_000, rate=0.11, first_id=10**6)))
+    f = r.finding
+    assert f.evidence["significant_move"] is True
+    assert f.evidence["impact"]["material"] is False
+    assert abs(f.evidence["impact"]["accuracy_change"]) < 0.01
+    assert f.evidence["impact"]["recall_change"] == pytest.approx(0.0)
+    assert f.verdict == "clear"
+    assert "steady" not in f.summary and "moved significantly" in f.summary and "accuracy" in f.summary
+
+
+def test_a_small_move_with_a_large_effect_is_material(tmp_path):
+    """30% → 34.5% (4.5 points, 15% relative: below fixed share cut-offs of 5 points / 25%) for a model
+    that misses half the positives: expected accuracy falls by about 2 points, so it is detected."""
+    rng = np.random.default_rng(16)
+    r = prior_shift.run(make_incident(tmp_path, world(rng, 30_000, rate=0.3),
+                                      world(rng, 30_000, rate=0.345, first_id=10**6)))
+    f = r.finding
+    assert f.verdict == "detected", f.summary
+    assert f.evidence["impact"]["accuracy_change"] < -0.01
+    assert f.evidence["impact"]["judged_by"].startswith("expected effect")
+    assert "accuracy" in f.summary
+
+
+def test_impact_of_a_balance_change_at_fixed_decisions():
+    """Accuracy and precision follow the mix, recall does not (known values)."""
+    from mlinvestigate.stats import prior as sp
+
+    C = np.array([[0.98, 0.5], [0.02, 0.5]])   # TNR 0.98, TPR 0.5
+    out = sp.prior_shift_impact(C, np.array([0.9, 0.1]), np.array([0.7, 0.3]), positive=1)
+    assert out["accuracy_reference"] == pytest.approx(0.932)
+    assert out["accuracy_production"] == pytest.approx(0.836)
+    assert out["precision_production"] == pytest.approx(0.15 / (0.15 + 0.014))
+    assert out["recall_change"] == 0.0
 
 
 def test_moved_outputs_without_labels_are_inconclusive(tmp_path):
@@ -134,6 +194,24 @@ def test_multiclass_shift(tmp_path, labelled):
     if not labelled:
         assert ev["trusted_estimate"] == "bbse"
         assert "EM cannot run" in ev["trust_reason"]
+    else:
+        assert ev["follows_from_labels"] is False
+
+
+def test_multiclass_relabelling_follows_from_labels(tmp_path):
+    """Most b labels now given as c at the same inputs: the observed shares move while the
+    predictions (BBSE) stay at reference; not a prior shift, flagged as following from the labels."""
+    rng = np.random.default_rng(17)
+    prod = _multiclass(rng, 8000, [0.7, 0.2, 0.1], 10**6)
+    moved = (prod["label"] == "b") & (rng.random(len(prod)) < 0.7)
+    prod.loc[moved, "label"] = "c"
+    cols = {"target": "label", "prediction": "pred", "id": "rid"}
+    r = prior_shift.run(make_incident(tmp_path, _multiclass(rng, 8000, [0.7, 0.2, 0.1]), prod, columns=cols))
+    ev = r.finding.evidence
+    assert ev["production_class_rates"]["b"] < 0.1
+    assert r.finding.verdict == "inconclusive", r.finding.summary
+    assert ev["follows_from_labels"] is True
+    assert "labels check" in r.finding.summary
 
 
 def test_single_predicted_class_without_labels_is_inconclusive(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..contract import (
     Accompanies,
@@ -122,12 +123,19 @@ def _classification(incident, cost_ratio: float) -> Result:
                                                             estimates, None)})
 
     estimated = source != "observed"
-    change = _change_table(classes, ref_shares, prod_shares, prod_lo, prod_hi, incident)
-    moved = change[change["material"] & change["significant"]]
+    confusion = sp.conditional_confusion(sp.joint_counts(ref_y, ref_pred, k))
+    n_ref = int(ref_counts.sum())
+    change = _change_table(classes, ref_shares, prod_shares, prod_lo, prod_hi, incident,
+                           counts=None if estimated else (obs_counts, n_lab), n_ref=n_ref)
+    impact = _impact(confusion, ref_shares, prod_shares, pos, incident, change)
+    change["material"] = change["significant"] & impact["material"]
+    moved = change[change["material"]]
     fit = _label_shift_fit(incident, estimates, trusted, ref_y, pos, seed)
     evidence = _evidence(incident, classes, ref_shares, prod_shares, prod_lo, prod_hi, estimated, source,
                          n_lab, obs_counts, representative, estimates, trusted, why, binary, pos)
     evidence["label_shift_fit"] = fit
+    evidence["significant_move"] = bool(change["significant"].any())
+    evidence["impact"] = {key: v for key, v in impact.items() if key != "precision_by_class"}
     tables = {"class_balance": change,
               "estimates": _estimates_table(classes, ref_shares, obs_counts, n_lab, estimates, source),
               "representativeness": representative["table"]}
@@ -152,38 +160,126 @@ def _classification(incident, cost_ratio: float) -> Result:
         notes.append("The production outputs are not a re-weighted mix of the reference classes' outputs "
                      f"(distance {fit['distance']:.2f}): something other than the class balance moved "
                      "them (drifting inputs, a different model), so estimates from the outputs are unreliable.")
-    unexplained = (not estimated and not fit.get("violated") and trusted is not None
-                   and _disagrees(prod_shares, trusted, incident))
+    reading = (_reading(incident, confusion, ref_shares, prod_shares, change, trusted, pos, n_ref)
+               if not estimated and not fit.get("violated") and trusted is not None and len(moved) else None)
+    evidence["label_free_reading"] = reading
+    evidence["follows_from_labels"] = bool(reading is not None and reading["reading"] == "labels")
     rates = _describe_rates(classes, ref_shares, prod_shares, binary, pos, estimated, source)
-    if not len(moved):
+    effect = _impact_text(impact, classes, pos)
+    if not change["significant"].any():
         finding = Finding(CHECK, "clear", "info", f"The class balance is steady: {rates}; no class share "
-                          "moved materially and significantly.", [], evidence)
+                          "moved significantly.", [], evidence)
+    elif not impact["material"]:
+        finding = Finding(CHECK, "clear", "info",
+                          f"The class balance moved significantly but too little to matter: {rates}. "
+                          f"At the current decisions that alone {effect}, below the "
+                          f"{impact['metric_limit']:.0%} (accuracy) and {impact['precision_limit']:.0%} "
+                          "(precision) that count as material.", [], evidence)
     elif estimated and fit.get("violated"):
         finding = Finding(CHECK, "inconclusive", "info",
                           f"The model's outputs imply a class-balance change ({rates}), but they moved in a "
                           "way a change of class balance does not explain; check drift and deployment, "
                           "and provide production labels to measure the balance.", [], evidence)
-    elif unexplained:
+    elif reading is not None and reading["reading"] == "labels":
         est = trusted.prior[pos] if binary else None
         outputs = (f"the model's outputs on the same traffic imply {est:.1%} ({_METHOD_NAMES[trusted.method]})"
                    if binary else f"the model's outputs imply shares close to reference ({_METHOD_NAMES[trusted.method]})")
         finding = Finding(CHECK, "inconclusive", "info",
-                          f"The labels moved but the traffic did not: {rates}, while {outputs}. A change "
-                          "in how labels are given, or in what they mean, explains this better than a "
+                          f"The labels moved but the traffic did not: {rates}, while {outputs}. The move "
+                          "follows from a change in how labels are given, or in what they mean, not from a "
                           "prior shift (see the labels check).", [], evidence)
+    elif reading is not None and reading["reading"] == "opposite":
+        finding = Finding(CHECK, "inconclusive", "info",
+                          f"The labels and the model's outputs disagree: {rates}, while the outputs imply a "
+                          f"move the other way ({_METHOD_NAMES[trusted.method]}). Check the labels and "
+                          "drift checks before reading this as a prior shift.", [], evidence)
     else:
         target = incident.target
         ordered = moved.sort_values("abs_change", ascending=False)["class"]
         culprits = [f"{target}={classes[pos]}"] if binary else [f"{target}={c}" for c in ordered]
         strongest = float(moved["abs_change"].max())
-        severity = "critical" if strongest >= 2 * incident.threshold(CHECK, "rate_change") else "warning"
+        accuracy_effect = abs(impact["accuracy_change"]) if np.isfinite(impact["accuracy_change"]) else 0.0
+        critical = (strongest >= 2 * incident.threshold(CHECK, "rate_change")
+                    or accuracy_effect >= 3 * impact["metric_limit"])
         summary = f"The class balance moved: {rates}."
-        if binary and evidence.get("recommended_threshold_cost") is not None:
+        if np.isfinite(impact["accuracy_change"]):
+            summary += f" At the current decisions that alone {effect}."
+        if reading is not None and reading["reading"] == "both":
+            summary += (f" The model's outputs on all production rows move the same way "
+                        f"({_METHOD_NAMES[trusted.method]}), so the traffic itself changed.")
+        if binary and evidence.get("recommended_threshold") is not None:
             summary += (f" At this balance the best threshold for the cost ratio {cost_ratio:g} is "
-                        f"{evidence['recommended_threshold_cost']:.3g} (now {evidence['current_threshold']:.3g}).")
-        finding = Finding(CHECK, "detected", severity, summary, culprits, evidence,
-                          strength=float(min(1.0, 0.3 + strongest / 0.2)))
+                        f"{evidence['recommended_threshold']:.3g} (now {evidence['current_threshold']:.3g}).")
+        finding = Finding(CHECK, "detected", "critical" if critical else "warning", summary, culprits, evidence,
+                          strength=float(min(1.0, 0.3 + max(strongest / 0.2, accuracy_effect / 0.1))))
     return Result(finding, tables=tables, data=data)
+
+
+def _impact(confusion, ref_shares, prod_shares, pos, incident, change) -> dict:
+    """Expected effect of the new balance on the headline metric and on precision/recall at the
+    current decisions, and whether it is material.
+
+    A move matters when it changes the expected accuracy by ``metric_impact`` or the precision by
+    ``precision_impact`` (recall at fixed decisions does not move with the class balance). Without
+    reference decisions to judge by, the share moves themselves decide (``rate_change`` /
+    ``relative_change``).
+    """
+    metric_limit = incident.threshold(CHECK, "metric_impact")
+    precision_limit = incident.threshold(CHECK, "precision_impact")
+    out = {"metric_limit": metric_limit, "precision_limit": precision_limit}
+    if confusion.sum() == 0:
+        share_rule = _material(change["abs_change"].to_numpy(float), change["reference"].to_numpy(float), incident)
+        out.update(accuracy_change=float("nan"), precision_change=float("nan"), recall_change=float("nan"),
+                   material=bool((share_rule & change["significant"].to_numpy(bool)).any()),
+                   judged_by="share change (no reference decisions)")
+        return out
+    impact = sp.prior_shift_impact(confusion, ref_shares, prod_shares, positive=pos)
+    material = (abs(impact["accuracy_change"]) >= metric_limit
+                or (np.isfinite(impact["precision_change"]) and abs(impact["precision_change"]) >= precision_limit))
+    out.update(impact, material=bool(material), judged_by="expected effect at the current decisions")
+    return out
+
+
+def _impact_text(impact: dict, classes, pos) -> str:
+    if not np.isfinite(impact.get("accuracy_change", np.nan)):
+        return "cannot be judged against the model's decisions"
+    which = f"precision for {classes[pos]!s}" if pos is not None else "macro precision"
+    return (f"moves the expected accuracy from {impact['accuracy_reference']:.1%} to "
+            f"{impact['accuracy_production']:.1%} ({100 * impact['accuracy_change']:+.1f} points) and the "
+            f"{which} from {impact['precision_reference']:.1%} to {impact['precision_production']:.1%} "
+            f"({100 * impact['precision_change']:+.1f} points), recall unchanged")
+
+
+def _reading(incident, confusion, ref_shares, observed, change, trusted, pos, n_ref) -> dict:
+    """Observed labels moved: do the model's outputs on all production rows move the same way?
+
+    ``both``: the label-free estimate moved significantly and materially in the direction of the
+    labels, so the traffic changed (a prior shift, even if the two disagree on how far).
+    ``labels``: the estimate stays consistent with reference while the observed shares lie outside
+    its interval: the labels moved at the same inputs (a label definition, not a prior shift).
+    ``opposite``: the estimate moved significantly the other way. ``consistent``: the estimate is
+    too uncertain to say more, and does not contradict the labels.
+    """
+    est = trusted.prior
+    est_change = _change_table([str(i) for i in range(len(est))], ref_shares, est, trusted.ci_low,
+                               trusted.ci_high, incident, counts=None, n_ref=n_ref)
+    est_impact = _impact(confusion, ref_shares, est, pos, incident, est_change)
+    moved = change["material"].to_numpy(bool)
+    est_sig = est_change["significant"].to_numpy(bool)
+    direction = np.sign(observed - ref_shares)
+    same = est_sig & (np.sign(est - ref_shares) == direction) & moved
+    opposite = est_sig & (np.sign(est - ref_shares) == -direction) & moved
+    est_moved = bool(est_sig.any() and est_impact["material"])
+    if same.any() and est_moved:
+        reading = "both"
+    elif opposite.any() and est_moved:
+        reading = "opposite"
+    elif not est_moved and _disagrees(observed, trusted, incident):
+        reading = "labels"
+    else:
+        reading = "consistent"
+    return {"reading": reading, "method": trusted.method, "estimate_moved": est_moved,
+            "estimate_accuracy_change": est_impact.get("accuracy_change")}
 
 
 def _label_shift_fit(incident, estimates, trusted, ref_y, pos, seed) -> dict:
@@ -307,15 +403,34 @@ def _trusted(incident, estimates: dict, binary: bool) -> tuple[sp.PriorEstimate 
     return None, "; ".join(reasons)
 
 
-def _change_table(classes, ref_shares, prod_shares, lo, hi, incident) -> pd.DataFrame:
+def _change_table(classes, ref_shares, prod_shares, lo, hi, incident, *, counts=None, n_ref: int = 0) -> pd.DataFrame:
+    """Per class: reference and production share, the change, and whether it is significant.
+
+    Significance is a test per class with Benjamini–Hochberg control across classes: for observed
+    labels (``counts`` = production counts and labelled rows) the two-proportion test against the
+    reference counts; for an estimate, a normal test from its bootstrap interval, which already
+    carries the reference's sampling noise. ``material`` is filled in by the impact rule.
+    """
     change = prod_shares - ref_shares
     table = pd.DataFrame({"class": [str(c) for c in classes], "reference": ref_shares,
                           "production": prod_shares, "ci_low": lo, "ci_high": hi, "change": change,
                           "abs_change": np.abs(change)})
     table["relative_change"] = np.divide(change, ref_shares, out=np.full_like(change, np.nan),
                                          where=ref_shares > 0)
-    table["material"] = _material(np.abs(change), ref_shares, incident)
-    table["significant"] = (ref_shares < lo) | (ref_shares > hi)
+    if counts is not None and n_ref:
+        obs, n = counts
+        _, p = proportion_difference(obs, n, np.asarray(ref_shares) * n_ref, n_ref)
+    else:
+        se = (np.asarray(hi, dtype=float) - np.asarray(lo, dtype=float)) / (2 * 1.959964)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(se > 0, np.abs(change) / se, np.where(np.abs(change) > 0, np.inf, 0.0))
+        p = 2 * stats.norm.sf(z)
+    p = np.asarray(p, dtype=float)
+    table["p_value"] = p
+    table["p_adjusted"], significant = fdr(p, alpha=incident.threshold("general", "alpha"))
+    # the interval must exclude the reference share too, so the page's interval and verdict agree
+    table["significant"] = significant & ((ref_shares < lo) | (ref_shares > hi))
+    table["material"] = False
     return table
 
 
@@ -439,6 +554,8 @@ def _consequences(incident, ref_is_pos, ref_labelled, ref_pred_pos, prod, ref_ra
         "expected_at_current": _metrics_dict(table, "current"),
         "recommended_threshold_accuracy": float(grid[best["accuracy"]]),
         "recommended_threshold_cost": float(grid[best["cost"]]),
+        # the page recommends the lowest-cost threshold; at cost ratio 1 it is the most accurate one
+        "recommended_threshold": float(grid[best["cost"]]),
         "cost_ratio": cost_ratio,
     }
 

@@ -36,6 +36,9 @@ from .drift import numeric_values
 MAX_CATEGORIES = 250  # HistGradientBoosting handles at most 255 bins per categorical feature
 SCREEN_ROWS = 10_000  # rows a side for the single-feature separation screen
 _PREDICT_CHUNK = 100_000
+# Cells (rows × features) of shuffled copies predicted in one call by the permutation importance:
+# 4 million float64 cells is 32 MB, whatever the width of the table.
+STACK_CELLS = 4_000_000
 
 
 @dataclass
@@ -45,8 +48,8 @@ class _Encoding:
     features: list[str]
     categories: dict[str, list[str]]  # categorical feature → kept categories (code = position)
 
-    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        X = np.empty((len(frame), len(self.features)), dtype=np.float64)
+    def matrix(self, frame: pd.DataFrame, out: np.ndarray | None = None) -> np.ndarray:
+        X = np.empty((len(frame), len(self.features)), dtype=np.float64) if out is None else out
         for j, f in enumerate(self.features):
             X[:, j] = (_category_codes(frame[f], self.categories[f]) if f in self.categories
                        else numeric_values(frame[f]))
@@ -246,7 +249,11 @@ def fit_domain_classifier(reference: pd.DataFrame, production: pd.DataFrame, fea
     categorical = set(categorical)
     cats = {f: _kept_categories(ref[f], prod[f]) for f in features if f in categorical}
     full = _Encoding(list(features), cats)
-    X_all = np.vstack([full.matrix(ref), full.matrix(prod)]) if n else np.empty((0, len(features)))
+    # filled in place: a wide table's sample is the largest array here, so it is built once
+    X_all = np.empty((2 * n, len(features)), dtype=np.float64)
+    if n:
+        full.matrix(ref, out=X_all[:n])
+        full.matrix(prod, out=X_all[n:])
 
     excluded: dict[str, str] = {}
     uni: dict[str, float] = {}
@@ -262,8 +269,10 @@ def fit_domain_classifier(reference: pd.DataFrame, production: pd.DataFrame, fea
                            "or a unit change?")
     used = [f for f in features if f not in excluded]
     encoding = _Encoding(used, {f: cats[f] for f in used if f in cats})
-    columns = [features.index(f) for f in used]
-    X = X_all[:, columns]
+    position = {f: j for j, f in enumerate(features)}
+    columns = [position[f] for f in used]
+    X = X_all if len(columns) == len(features) else X_all[:, columns]
+    del X_all
     empty = pd.DataFrame(columns=["feature", "auc_drop", "auc_drop_sd", "univariate_auc"])
     if n < 2 * folds or not used:
         return DomainClassifier(math.nan, (math.nan, math.nan), empty, excluded, used,
@@ -309,21 +318,109 @@ def _screen_rows(n: int, rows: int, rng: np.random.Generator) -> np.ndarray:
 def _permutation_drops(model, X: np.ndarray, y: np.ndarray, rows: int, rng: np.random.Generator) -> np.ndarray:
     """Drop in AUC on held-out rows when each feature is shuffled (one shuffle per feature).
 
-    All shuffled copies go through the model in one call: per-call overhead, not trees, dominates
-    predicting a few thousand rows.
+    Only features the model splits on are shuffled: shuffling any other feature leaves every
+    prediction unchanged, so its drop is exactly 0. Each shuffle is written into one working copy
+    of the rows and undone after scoring, so memory stays a small multiple of the held-out rows
+    and time grows with the features the model uses (bounded by its trees), not with the square
+    of the table's width.
     """
     if len(y) > rows:
         keep = rng.choice(len(y), rows, replace=False)
         X, y = X[keep], y[keep]
-    if len(np.unique(y)) < 2:
-        return np.zeros(X.shape[1])
     k, n = X.shape[1], len(y)
-    stacked = np.tile(X, (k + 1, 1))
-    for j in range(k):
-        stacked[(j + 1) * n:(j + 2) * n, j] = rng.permutation(X[:, j])
-    scores = model.predict_proba(stacked)[:, 1].reshape(k + 1, n)
-    aucs = rank_auc(y, scores)
-    return aucs[0] - aucs[1:]
+    drops = np.zeros(k)
+    if len(np.unique(y)) < 2 or n == 0:
+        return drops
+    used, scorer = _split_features(model, k), _raw_scorer(model, X)
+    if not len(used):
+        return drops
+    if scorer is None:
+        return _stacked_drops(model, X, y, used, rng, drops)
+    work, column, score = scorer
+    base = float(rank_auc(y, score(work)))
+    for j in used:
+        c = column[j]
+        kept = work[:, c].copy()
+        work[:, c] = kept[rng.permutation(n)]
+        drops[j] = base - float(rank_auc(y, score(work)))
+        work[:, c] = kept
+    return drops
+
+
+def _raw_scorer(model, X: np.ndarray):
+    """The model's raw (log-odds) score of a matrix already in the model's own column layout.
+
+    Returns ``(work, column, score)``: ``X`` preprocessed once, the position in it of each
+    original column, and a function scoring such a matrix. Scoring through ``predict_proba``
+    re-validates and re-assembles the whole matrix on every call, which for a table thousands of
+    columns wide costs far more than the trees. None when the model does not expose this (then
+    :func:`_stacked_drops` scores through the public API).
+    """
+    try:
+        work = np.array(model._preprocess_X(X, reset=False), dtype=np.float64, order="C")
+        order = _column_order(model, X.shape[1])
+        baseline = model._baseline_prediction
+        predictors = model._predictors
+        column = np.empty(len(order), dtype=np.int64)
+        column[order] = np.arange(len(order))
+
+        def score(matrix: np.ndarray) -> np.ndarray:
+            raw = np.zeros((len(matrix), 1), dtype=baseline.dtype, order="F") + baseline
+            model._predict_iterations(matrix, predictors, raw, False, 1)
+            return raw[:, 0]
+
+        reference = model.predict_proba(X[: min(len(X), 50)])[:, 1]
+        check = 1 / (1 + np.exp(-score(work[: len(reference)])))
+        if work.shape != X.shape or not np.allclose(check, reference, atol=1e-9):
+            return None
+        return work, column, score
+    except (AttributeError, TypeError, ValueError, IndexError):
+        return None
+
+
+def _stacked_drops(model, X, y, used, rng, drops) -> np.ndarray:
+    """:func:`_permutation_drops` through ``predict_proba``: shuffled copies a batch at a time, as
+    many as fit in :data:`STACK_CELLS` cells."""
+    k, n = X.shape[1], len(y)
+    base = float(rank_auc(y, model.predict_proba(X)[:, 1]))
+    per_call = int(max(1, min(len(used), STACK_CELLS // max(n * k, 1))))
+    for start in range(0, len(used), per_call):
+        batch = used[start:start + per_call]
+        stacked = np.tile(X, (len(batch), 1))
+        for i, j in enumerate(batch):
+            stacked[i * n:(i + 1) * n, j] = rng.permutation(X[:, j])
+        scores = model.predict_proba(stacked)[:, 1].reshape(len(batch), n)
+        drops[batch] = base - rank_auc(y, scores)
+    return drops
+
+
+def _column_order(model, k: int) -> np.ndarray:
+    """Original column of each column of the model's preprocessed matrix (categorical ones first)."""
+    pre = getattr(model, "_preprocessor", None)
+    if pre is None:
+        return np.arange(k)
+    return np.concatenate([np.flatnonzero(np.asarray(cols, dtype=bool)) if np.asarray(cols).dtype == bool
+                           else np.asarray(cols, dtype=np.int64)
+                           for name, _, cols in pre.transformers_ if name != "remainder"])
+
+
+def _split_features(model, k: int) -> np.ndarray:
+    """Columns (of the matrix given to the model) a fitted gradient-boosting model splits on.
+
+    The trees index the model's own preprocessed matrix, which puts categorical columns first;
+    they are mapped back through its column transformer. All ``k`` when the model cannot say.
+    """
+    try:
+        nodes = [tree.nodes for trees in model._predictors for tree in trees]
+        order = _column_order(model, k)
+    except (AttributeError, TypeError, ValueError):
+        return np.arange(k)
+    if len(order) != k:
+        return np.arange(k)
+    used = set()
+    for nd in nodes:
+        used.update(np.unique(nd["feature_idx"][nd["is_leaf"] == 0]).tolist())
+    return np.array(sorted(int(order[f]) for f in used if 0 <= f < k), dtype=np.int64)
 
 
 def rank_auc(y: np.ndarray, scores: np.ndarray) -> np.ndarray:

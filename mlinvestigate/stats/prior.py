@@ -353,6 +353,56 @@ def threshold_grid(scores: np.ndarray, *, extra=(), size: int = 201) -> np.ndarr
     return np.unique(np.concatenate([q, np.linspace(0.01, 0.99, 99), np.asarray(extra, dtype=float)]))
 
 
+def expected_at_prior(confusion: np.ndarray, prior: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Accuracy, per-class precision and recall of fixed decisions at class shares ``prior``.
+
+    ``confusion[pred, true] = P(pred | true)`` (reference). Under a change of class balance alone
+    the decisions' recall per class (``P(pred = k | y = k)``) stays what it was; accuracy and
+    precision move with the mix: ``accuracy = Σ_k C[k, k] π_k`` and
+    ``precision_k = C[k, k] π_k / Σ_j C[k, j] π_j``.
+
+    Examples
+    --------
+    >>> C = np.array([[0.95, 0.4], [0.05, 0.6]])    # TNR 0.95, TPR 0.6
+    >>> out = expected_at_prior(C, np.array([0.9, 0.1]))
+    >>> round(out["accuracy"], 3), round(float(out["precision"][1]), 3)
+    (0.915, 0.571)
+    """
+    c = np.asarray(confusion, dtype=float)
+    pi = np.asarray(prior, dtype=float)
+    predicted = c @ pi
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, np.diag(c) * pi / predicted, np.nan)
+    return {"accuracy": float(np.diag(c) @ pi), "precision": precision, "recall": np.diag(c).copy(),
+            "predicted_share": predicted}
+
+
+def prior_shift_impact(confusion: np.ndarray, reference_prior: np.ndarray, new_prior: np.ndarray, *,
+                       positive: int | None = None) -> dict:
+    """What moving the class shares from ``reference_prior`` to ``new_prior`` does to fixed decisions.
+
+    Returns the expected accuracy at both balances and its change, and the change of precision
+    (of ``positive`` for a binary problem, else the mean over classes, as macro precision) and of
+    recall (zero: a class-balance change alone does not move it). NaN when no decision was made on
+    reference.
+    """
+    before = expected_at_prior(confusion, reference_prior)
+    after = expected_at_prior(confusion, new_prior)
+    if positive is not None:
+        p0, p1 = before["precision"][positive], after["precision"][positive]
+        r0, r1 = before["recall"][positive], after["recall"][positive]
+    else:
+        seen = np.asarray(reference_prior) > 0
+        p0, p1 = np.nanmean(before["precision"][seen]), np.nanmean(after["precision"][seen])
+        r0, r1 = np.mean(before["recall"][seen]), np.mean(after["recall"][seen])
+    return {"accuracy_reference": before["accuracy"], "accuracy_production": after["accuracy"],
+            "accuracy_change": after["accuracy"] - before["accuracy"],
+            "precision_reference": float(p0), "precision_production": float(p1),
+            "precision_change": float(p1 - p0), "recall_reference": float(r0), "recall_production": float(r1),
+            "recall_change": float(r1 - r0),
+            "precision_by_class": {"reference": before["precision"], "production": after["precision"]}}
+
+
 def prior_adjusted(scores: np.ndarray, old_rate: float, new_rate: float) -> np.ndarray:
     """Binary ``p'(y=1|x) ∝ p(y=1|x) · π'(1)/π(1)`` against ``(1 - p) · π'(0)/π(0)``."""
     p = np.asarray(scores, dtype=float)
