@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import checks
+from .contract import registered
 from .errors import InvestigationError
 
 
@@ -25,7 +25,8 @@ def single_file(folder: str | Path, dest: str | Path | None = None) -> Path:
     if not (folder / "index.html").exists():
         raise InvestigationError(f"{folder} is not a report folder (no index.html); "
                                  "pass the folder that `mlinvestigate run` printed.")
-    pages = ["index.html"] + [f"{c}.html" for c in checks.CHECK_IDS if (folder / f"{c}.html").exists()]
+    contracts = registered()
+    pages = ["index.html"] + [f"{c}.html" for c in contracts if (folder / f"{c}.html").exists()]
     names = set(pages)
     styles: list[str] = []
     sections = []
@@ -44,7 +45,7 @@ def single_file(folder: str | Path, dest: str | Path | None = None) -> Path:
             if target in names:
                 a["href"] = "#" + _anchor(target)
         main = soup.find("main") or soup.body
-        label = "Summary" if page == "index.html" else checks.short_title(page.removesuffix(".html"))
+        label = "Summary" if page == "index.html" else contracts[page.removesuffix(".html")].title
         for nav in main.find_all(class_=["mli-header", "mli-nav"]):
             nav.decompose()
         sections.append((page, label, main.decode_contents()))

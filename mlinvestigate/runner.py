@@ -19,16 +19,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, checks, resources
-from .data import Incident, load_incident
-from .diagnosis import explained_by, rank
+from . import __version__, resources
+from .contract import registered
+from .data import load_incident
+from .display import esc
+from .document import DRAFT, findings_document, write_json
 from .errors import InvestigationError
-from .findings import Finding, jsonable
-from .metrics import metric_summary
+from .findings import Finding
 from .spec import IncidentSpec, load_spec
 
 KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # the kernel's loopback notice is noise on a terminal
-WARM_UP = "import mlinvestigate.checks, mlinvestigate.display, mlinvestigate.plots, matplotlib.pyplot, sklearn.ensemble"
 
 
 @dataclass
@@ -43,9 +43,8 @@ class RunResult:
 
 
 def available_checks(notebooks: Path | None = None) -> list[str]:
-    """Check ids whose notebook exists, in investigation order."""
-    notebooks = notebooks or resources.notebooks()
-    return [c for c in checks.CHECK_IDS if (notebooks / f"{c}.ipynb").exists()]
+    """Registered check ids whose notebook exists, in investigation order."""
+    return list(_select(None, notebooks))
 
 
 def new_report_folder(out: Path, name: str, *, today: dt.date | None = None) -> Path:
@@ -64,7 +63,7 @@ def new_report_folder(out: Path, name: str, *, today: dt.date | None = None) -> 
 
 def _pages(selected: list[str]) -> list[dict]:
     return [{"href": "index.html", "label": "Summary"}] + [
-        {"href": f"{c}.html", "label": checks.short_title(c)} for c in selected]
+        {"href": f"{c}.html", "label": registered()[c].title} for c in selected]
 
 
 def _exporter():
@@ -113,12 +112,6 @@ class _Kernel:
         self.cwd = cwd
         self.km = KernelManager(kernel_name="python3")
         self.km.start_kernel(cwd=cwd, env=env, extra_arguments=KERNEL_ARGS)
-        # Import the heavy libraries while the run is still being prepared; the kernel handles
-        # requests in order, so the first notebook simply finds them imported.
-        client = self.km.client()
-        client.start_channels()
-        client.execute(WARM_UP, silent=True, store_history=False)
-        self._warm_up_client = client
 
     def execute(self, source: str, target: str, parameters: dict) -> None:
         import papermill as pm
@@ -131,7 +124,6 @@ class _Kernel:
                             request_save_on_cell_execute=False, autosave_cell_every=0)
 
     def close(self) -> None:
-        self._warm_up_client.stop_channels()
         self.km.shutdown_kernel(now=True)
 
 
@@ -243,7 +235,7 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
     """
     spec_path = Path(spec).expanduser().resolve()
     out = Path(out).expanduser().resolve()
-    notebooks = Path(notebooks).resolve() if notebooks else resources.notebooks()
+    notebooks = Path(notebooks).resolve() if notebooks else None
     spec_obj = load_spec(spec_path)  # a broken spec fails before any kernel starts
     selected = _select(checks_to_run, notebooks)
     # kernels start (and import) while the data is read; a refused spec stops them again
@@ -255,8 +247,8 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
         workers.close()
 
 
-def _investigate(spec: IncidentSpec, out: Path, selected: list[str], notebooks: Path, workers: _Workers, *,
-                 checks_to_run, trust_model: bool, progress) -> RunResult:
+def _investigate(spec: IncidentSpec, out: Path, selected: dict[str, Path], notebooks: Path | None,
+                 workers: _Workers, *, checks_to_run, trust_model: bool, progress) -> RunResult:
     spec_path = Path(spec.source)
     progress(f"loading {spec_path}")
     incident = load_incident(spec, trust_model=trust_model)
@@ -264,88 +256,76 @@ def _investigate(spec: IncidentSpec, out: Path, selected: list[str], notebooks: 
     folder = new_report_folder(out, incident.spec.name, today=created.date())
     progress(f"report folder {folder}")
     meta = {"title": incident.spec.display_title, "incident": incident.spec.name,
-            "created": created.isoformat(), "version": __version__, "pages": _pages(selected)}
+            "created": created.isoformat(), "version": __version__, "pages": _pages(list(selected))}
     command = "mlinvestigate run " + shlex.quote(str(spec_path)) + (
         f" --checks {','.join(selected)}" if checks_to_run else "") + (" --trust-model" if trust_model else "")
+    contracts = registered()
 
     with tempfile.TemporaryDirectory(prefix="mlinvestigate-") as cache:
         incident.save_cache(Path(cache))
         parameters = {"spec": str(spec_path), "out": str(folder), "data": cache, "trust_model": trust_model,
                       "interactive": False}
 
-        def task(check: str, page: str) -> _Task:
-            return _Task(check, str(notebooks / f"{check}.ipynb"), page, parameters, meta)
-
         def said(i: int, check: str, finding: dict) -> None:
             progress(f"[{i}/{len(selected)}] {check}: {finding['verdict']}")
 
-        found = workers.run([task(c, f"{c}.html") for c in selected], said)
+        # the costliest first, so the two kernels finish together
+        order = sorted(selected, key=lambda c: -contracts[c].cost if c in contracts else 0.0)
+        found = workers.run([_Task(c, str(selected[c]), f"{c}.html", parameters, meta) for c in order], said)
         findings = {c: found[c] for c in selected}
         doc = findings_document(incident, findings, created=created, command=command)
-        (folder / "findings.json").write_text(json.dumps(doc, indent=1))
-        summary_error = None
-        if (notebooks / "summary.ipynb").exists():
-            progress("summary")
-            summary = workers.run([task("summary", "index.html")], lambda *a: None)["summary"]
-            if summary.get("verdict") == "error":
-                summary_error = summary["summary"]
-    if summary_error or not (folder / "index.html").exists():
-        # the plain index still lists every verdict; a failure is shown on it
-        if summary_error:
-            doc["warnings"] = doc["warnings"] + [summary_error]
-        write_index(folder, doc, meta)
-    doc = json.loads((folder / "findings.json").read_text())
+        write_json(Path(cache) / DRAFT, doc)
+        summary_nb = (notebooks / "summary.ipynb") if notebooks and (notebooks / "summary.ipynb").exists() \
+            else resources.notebooks() / "summary.ipynb"
+        progress("summary")
+        summary = workers.run([_Task("summary", str(summary_nb), "index.html", parameters, meta)],
+                              lambda *a: None)["summary"]
+    summary_error = summary["summary"] if summary.get("verdict") == "error" else None
+    sections = folder / "findings" / "summary.json"
+    if sections.exists():
+        doc.update(json.loads(sections.read_text()))
+    if summary_error:
+        doc["warnings"] = doc["warnings"] + [summary_error]
+    write_json(folder / "findings.json", doc)
+    if not (folder / "index.html").exists():
+        _failed_index(folder, doc, meta, summary_error or "the summary page was not written")
     failed = [c for c, f in findings.items() if f["verdict"] == "error"] + (["summary"] if summary_error else [])
     return RunResult(folder=folder, findings=doc, failed=failed)
 
 
-def _select(requested: list[str] | None, notebooks: Path) -> list[str]:
-    available = available_checks(notebooks)
+def _select(requested: list[str] | None, notebooks: Path | None) -> dict[str, Path]:
+    """Check id → its notebook, for the checks to run (a folder ``notebooks`` overrides the packaged ones)."""
+    contracts = registered()
+    available = {}
+    for cid, contract in contracts.items():
+        override = notebooks / f"{cid}.ipynb" if notebooks else None
+        path = override if override is not None and override.exists() else contract.notebook_path()
+        if path.exists() and (notebooks is None or override == path or contract.notebook is not None):
+            available[cid] = path
     if not requested:
         return available
-    unknown = [c for c in requested if c not in checks.CHECK_IDS]
+    unknown = [c for c in requested if c not in contracts]
     if unknown:
-        raise InvestigationError(f"unknown check(s) {', '.join(unknown)}; valid: {', '.join(checks.CHECK_IDS)}")
+        raise InvestigationError(f"unknown check(s) {', '.join(unknown)}; valid: {', '.join(contracts)}")
     missing = [c for c in requested if c not in available]
     if missing:
-        raise InvestigationError(f"no notebook for check(s) {', '.join(missing)} in {notebooks}")
-    return [c for c in available if c in requested]
+        raise InvestigationError(f"no notebook for check(s) {', '.join(missing)}")
+    return {c: p for c, p in available.items() if c in requested}
 
 
-def findings_document(incident: Incident, findings: dict[str, dict], *, created: dt.datetime,
-                      command: str) -> dict:
-    """``findings.json`` as DESIGN.md specifies, plus ``command``, ``warnings`` and ``time_range``."""
-    return jsonable({
-        "incident": incident.spec.name,
-        "title": incident.spec.display_title,
-        "created": created.isoformat().replace("+00:00", "Z"),
-        "version": __version__,
-        "command": command,
-        "inputs": incident.inputs,
-        "task": incident.kind,
-        "time_range": _time_range(incident),
-        "metric": metric_summary(incident),
-        "warnings": incident.warnings,
-        "checks": findings,
-        "ranking": rank(findings),
-        "explained_by": explained_by(findings),
-    })
+def _failed_index(folder: Path, doc: dict, meta: dict, error: str) -> None:
+    """The front page when the summary page could not be made at all: the same template, the
+    failure said first, then every verdict."""
+    import nbformat
 
+    from .summary import diagnosis_html, gap_html, header_html
 
-def _time_range(incident: Incident) -> dict:
-    ts = incident.spec.columns.timestamp
-    out = {}
-    for role, df in (("reference", incident.reference), ("production", incident.production)):
-        if ts and ts in df.columns and df[ts].notna().any():
-            out[role] = [df[ts].min().isoformat(), df[ts].max().isoformat()]
-    return out
-
-
-def write_index(folder: Path, doc: dict, meta: dict) -> None:
-    """The report's front page: header, metric gap, one row per check linking its page."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources.templates())), autoescape=True)
-    page = env.get_template("index.html.j2").render(doc=doc, meta={**meta, "current": "index.html"},
-                                                   titles=checks.TITLES)
-    (folder / "index.html").write_text(page, encoding="utf-8")
+    html = (f"<div class='mli-warnings'><p><b>The summary page failed:</b> {esc(error)}</p></div>"
+            + header_html(doc) + gap_html(doc) + diagnosis_html(doc))
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": html})]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Summary"), cell]
+    nb.metadata["mlinvestigate"] = {**meta, "current": "index.html"}
+    body, _ = _exporter().from_notebook_node(nb)
+    (folder / "index.html").write_text(body, encoding="utf-8")

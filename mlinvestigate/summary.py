@@ -16,23 +16,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import checks as _checks
 from .attribution import attribute_gap
+from .contract import Context, registered
+from .document import DRAFT
 from .findings import jsonable
 from .metrics import row_outcome
 
-# (area, check, item): the debugging checklist, ticked from each check's verdict
-CHECKLIST = (
-    ("deployment", "deployment", "The model version serving is the one validated"),
-    ("data", "drift", "Production inputs look like reference inputs"),
-    ("data", "skew", "Features are computed the same way offline and live"),
-    ("data", "leakage", "No feature learned from the future"),
-    ("model", "segments", "No segment fails on its own"),
-    ("model", "prior_shift", "The class balance (target distribution) is unchanged"),
-    ("measurement", "measurement", "Offline and production metrics compare like with like"),
-    ("measurement", "labels", "Labels are as clean and as defined as offline"),
-    ("infrastructure", "health", "Serving is healthy (errors, latency, volume, input quality)"),
-)
+
+def _title(check_id: str) -> str:
+    found = registered()
+    return found[check_id].title if check_id in found else check_id
 
 
 @dataclass
@@ -51,17 +44,7 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
     def diagnosis_table(self) -> pd.DataFrame:
-        rows = []
-        order = self.doc["ranking"] + [c for c in self.doc["checks"] if c not in self.doc["ranking"]]
-        explained = self.doc.get("explained_by", {})
-        for cid in order:
-            f = self.doc["checks"][cid]
-            why = (f"Follows from {_checks.short_title(explained[cid]).lower()}: "
-                   if cid in explained else "")
-            rows.append({"check": _checks.TITLES.get(cid, cid), "verdict": f["verdict"],
-                         "severity": f["severity"], "summary": why + f["summary"],
-                         "culprits": ", ".join(f.get("culprits", [])[:6]), "page": f["report"]})
-        return pd.DataFrame(rows)
+        return diagnosis_table(self.doc)
 
     def monitoring_yaml(self) -> str:
         import yaml
@@ -69,46 +52,83 @@ class Summary:
         return yaml.safe_dump({"alerts": [{k: v for k, v in a.items() if k != "why"} for a in self.monitoring]},
                               sort_keys=False, width=100)
 
+    def sections(self) -> dict:
+        """What the summary adds to ``findings.json``."""
+        return jsonable({"diagnosis": {"headline": self.headline, "ruled_out": self.ruled_out,
+                                       "undecided": self.undecided},
+                         "attribution": self.attribution, "actions": self.actions,
+                         "monitoring": self.monitoring,
+                         "checklist": self.checklist.to_dict(orient="records")})
+
     def save(self, out: str | Path | None) -> None:
-        """Add the summary's sections to ``<out>/findings.json``."""
+        """Hand the summary's sections to the runner (``<out>/findings/summary.json``), which writes
+        ``findings.json`` once, complete."""
         if not out:
             return
-        path = Path(out) / "findings.json"
-        doc = json.loads(path.read_text())
-        doc.update(jsonable({"diagnosis": {"headline": self.headline, "ruled_out": self.ruled_out,
-                                           "undecided": self.undecided},
-                             "attribution": self.attribution, "actions": self.actions,
-                             "monitoring": self.monitoring,
-                             "checklist": self.checklist.to_dict(orient="records")}))
-        path.write_text(json.dumps(doc, indent=1))
+        folder = Path(out) / "findings"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "summary.json").write_text(json.dumps(self.sections(), indent=1))
 
 
-def load_findings(out: str | Path) -> dict:
+def load_findings(out: str | Path = "", data: str | Path = "") -> dict:
+    """The run's findings document: the runner's draft in the cache ``data`` (during a run), else
+    the ``findings.json`` of a finished report folder ``out``."""
+    draft = Path(data) / DRAFT if data else None
+    if draft is not None and draft.exists():
+        return json.loads(draft.read_text())
     return json.loads((Path(out) / "findings.json").read_text())
 
 
 # --- diagnosis -------------------------------------------------------------------------------
-def diagnose(doc: dict) -> tuple[str, list[str], list[str]]:
-    """The headline sentence, the checks ruled out and those that could not decide."""
+def _unexplained_gap(doc: dict, min_gap: float) -> str | None:
+    """The gap in words when it is material and its two intervals do not overlap, else None."""
+    m = doc.get("metric", {})
+    ref, prod = m.get("reference"), m.get("production")
+    if ref is None or prod is None:
+        return None
+    higher = m.get("higher_is_better", True)
+    lost = (ref - prod) if higher else (prod - ref)
+    if m.get("relative_gap") and ref:
+        lost = lost / abs(ref)
+    ref_ci, prod_ci = m.get("reference_ci") or [None, None], m.get("production_ci") or [None, None]
+    separated = (None not in (*ref_ci, *prod_ci)
+                 and (prod_ci[1] < ref_ci[0] if higher else prod_ci[0] > ref_ci[1]))
+    if lost < min_gap or not separated:
+        return None
+    return f"{m.get('name', 'the metric')} {ref:.3f} offline vs {prod:.3f} in production"
+
+
+def diagnose(doc: dict, *, min_gap: float = 0.02) -> tuple[str, list[str], list[str]]:
+    """The headline sentence, the checks ruled out and those that could not decide.
+
+    Nothing detected does not mean nothing is wrong when the headline metric dropped: a material
+    gap the checks that ran do not explain is said as such, with the checks that did not run.
+    """
     checks = doc["checks"]
     ranking = doc["ranking"]
     ruled_out = [c for c, f in checks.items() if f["verdict"] == "clear"]
     undecided = [c for c, f in checks.items() if f["verdict"] in ("inconclusive", "skipped", "error")]
+
+    def name(c):
+        return _title(c).lower()
+
     if not ranking:
-        headline = "Nothing is wrong: no investigation found a problem."
+        not_run = [c for c in registered() if c not in checks]
+        gap = _unexplained_gap(doc, min_gap)
+        if gap:
+            headline = f"Unexplained gap: {gap}, and no investigation that ran explains it."
+            if not_run:
+                headline += " Not run: " + ", ".join(map(name, not_run)) + "."
+        else:
+            headline = "Nothing is wrong: no investigation found a problem."
         if undecided:
             headline += (" Not everything could be checked: "
-                         + ", ".join(f"{_checks.short_title(c).lower()} ({checks[c]['verdict']})"
-                                     for c in undecided) + ".")
+                         + ", ".join(f"{name(c)} ({checks[c]['verdict']})" for c in undecided) + ".")
         return headline, ruled_out, undecided
     top = ranking[0]
     f = checks[top]
-    headline = f"Most likely cause: {_checks.short_title(top).lower()}. {f['summary']}"
+    headline = f"Most likely cause: {name(top)}. {f['summary']}"
     explained = doc.get("explained_by", {})
-
-    def name(c):
-        return _checks.short_title(c).lower()
-
     others = [c for c in ranking[1:] if c not in explained]
     symptoms = [c for c in ranking[1:] if c in explained]
     if others:
@@ -225,73 +245,21 @@ def routing_curve(incident) -> pd.DataFrame:
 
 
 def actions(incident, doc: dict, routing: pd.DataFrame) -> list[dict]:
-    """What to do now, each derived from a detected finding's evidence."""
-    checks = doc["checks"]
-    out = []
+    """What to do now: each detected cause's own actions (its contract computes them from its
+    evidence), strongest cause first, then routing to human review while the cause is fixed.
 
-    explained = doc.get("explained_by", {})
-
-    def detected(c):
-        # a symptom another finding accounts for gets that finding's action, not its own
-        return checks.get(c, {}).get("verdict") == "detected" and c not in explained
-
-    if detected("deployment"):
-        versions = checks["deployment"].get("culprits", [])
-        expected = incident.spec.model.version
-        out.append({"check": "deployment", "action": "Roll back / pin the serving version",
-                    "detail": f"route all traffic to version {expected or 'the validated one'}"
-                              + (f"; stop serving {', '.join(versions)}" if versions else ""),
-                    "why": checks["deployment"]["summary"]})
-    if detected("skew"):
-        out.append({"check": "skew", "action": "Fix the serving feature pipeline",
-                    "detail": "recompute " + ", ".join(checks["skew"].get("culprits", [])[:5])
-                              + " the way training does (see the skew page for each pattern)",
-                    "why": checks["skew"]["summary"]})
-    if detected("health"):
-        out.append({"check": "health", "action": "Fix serving health first",
-                    "detail": "failing signals: " + ", ".join(checks["health"].get("culprits", [])[:6]),
-                    "why": checks["health"]["summary"]})
-    ev = checks.get("prior_shift", {}).get("evidence", {})
-    rec = ev.get("recommended_threshold") or ev.get("optimal_threshold")
-    if isinstance(rec, dict):
-        rec = rec.get("accuracy", rec.get("value"))
-    if detected("prior_shift") and isinstance(rec, (int, float)):
-        out.append({"check": "prior_shift", "action": "Adjust the decision threshold",
-                    "detail": f"move the threshold to {rec:.2f} for the new class balance "
-                              "(see the threshold curve on the prior-shift page)",
-                    "why": checks["prior_shift"]["summary"]})
-    elif detected("prior_shift"):
-        out.append({"check": "prior_shift", "action": "Adjust the decision threshold or recalibrate",
-                    "detail": "the class balance moved; re-weight scores to the new prior",
-                    "why": checks["prior_shift"]["summary"]})
-    if detected("leakage"):
-        out.append({"check": "leakage", "action": "Retrain without the leaking features",
-                    "detail": "drop " + ", ".join(checks["leakage"].get("culprits", [])[:5])
-                              + "; the offline metric was inflated and is not a baseline",
-                    "why": checks["leakage"]["summary"]})
-    if detected("labels"):
-        out.append({"check": "labels", "action": "Audit the labels before trusting the production metric",
-                    "detail": "review the likely mislabelled rows on the labels page; align label definitions"
-                              + (" with " + ", ".join(checks["labels"]["culprits"][:3])
-                                 if checks["labels"].get("culprits") else ""),
-                    "why": checks["labels"]["summary"]})
-    if detected("drift") or detected("segments"):
-        culprits = (checks.get("segments", {}).get("culprits", []) if detected("segments")
-                    else checks["drift"].get("culprits", []))
-        source = "segments" if detected("segments") else "drift"
-        out.append({"check": source, "action": "Ensemble with a rule-based baseline where the model is out of its depth",
-                    "detail": "send " + ", ".join(culprits[:4])
-                              + " traffic (or inputs outside the reference range) to the previous rules or "
-                                "baseline until the model is retrained on recent data",
-                    "why": (checks["segments"] if detected("segments") else checks["drift"])["summary"]})
-        out.append({"check": source, "action": "Retrain on recent production data",
-                    "detail": "include the drifted period once labels arrive; validate on the newest weeks",
-                    "why": "the input distribution moved since training"})
-    if detected("measurement"):
-        out.append({"check": "measurement", "action": "Report the fair metric, not the raw one",
-                    "detail": "the labelled production rows are not a fair sample; use the measurement "
-                              "page's estimate for all traffic",
-                    "why": checks["measurement"]["summary"]})
+    A symptom another finding accounts for gets that finding's action, not its own.
+    """
+    contracts, explained, ctx = registered(), doc.get("explained_by", {}), Context(incident, doc)
+    out: list[dict] = []
+    seen: set[str] = set()
+    for cid in doc["ranking"]:
+        if cid in explained or cid not in contracts:
+            continue
+        for action in contracts[cid].actions(doc["checks"][cid], ctx):
+            if action["action"] not in seen:  # drift and segments both propose retraining: once
+                seen.add(action["action"])
+                out.append(action)
     if len(routing) and doc["ranking"]:
         target = float(doc["metric"]["reference"] or 0)
         ok = routing[routing["accuracy"] >= target]
@@ -305,58 +273,18 @@ def actions(incident, doc: dict, routing: pd.DataFrame) -> list[dict]:
                       f"{best['accuracy']:.1%} accuracy on the rest; pick the share on the curve below")
         out.append({"check": "", "action": "Route low-confidence predictions to human review", "detail": detail,
                     "why": "buys time while the cause is fixed"})
-    order = {c: i for i, c in enumerate(doc["ranking"])}
-    return sorted(out, key=lambda a: order.get(a["check"], len(order)))  # stable: routing stays last
+    return out
 
 
 # --- what to monitor --------------------------------------------------------------------------
 def monitoring(incident, doc: dict) -> list[dict]:
-    """Alerts this incident shows are needed, as ready-to-paste rules."""
-    checks = doc["checks"]
-    metric = doc["metric"]
-    out = []
-    if metric.get("reference") is not None:
-        gap = incident.threshold("measurement", "metric_gap")
-        bound = (metric["reference"] - gap) if metric.get("higher_is_better", True) else (metric["reference"] + gap)
-        op = "<" if metric.get("higher_is_better", True) else ">"
-        out.append({"alert": "metric_gap", "metric": metric["name"], "condition": f"weekly {metric['name']} {op} {bound:.3f}",
-                    "why": "the production metric left the offline interval"})
-    drift = checks.get("drift", {})
-    feats = drift.get("culprits", []) if drift.get("verdict") == "detected" else []
-    for feat in feats[:10]:
-        out.append({"alert": f"drift:{feat}", "metric": "psi", "feature": feat,
-                    "condition": f"daily PSI({feat}) > {incident.threshold('drift', 'psi_warning')}",
-                    "why": "drifted in this incident"})
-    out.append({"alert": "drift:all_features", "metric": "psi",
-                "condition": f"daily PSI of any feature > {incident.threshold('drift', 'psi_critical')}",
-                "why": "catch the next drift before labels arrive"})
-    if incident.target in incident.production.columns:
-        coverage = float(incident.labelled.mean())
-        out.append({"alert": "label_coverage", "metric": "labelled share",
-                    "condition": f"weekly labelled share < {max(coverage * 0.8, 0.0):.2f} or labelled rows biased",
-                    "why": f"{coverage:.0%} of production rows are labelled now"})
-    if incident.spec.columns.model_version or incident.spec.model.version:
-        out.append({"alert": "model_version", "metric": "versions serving",
-                    "condition": f"any version other than {incident.spec.model.version or 'the validated one'} serves traffic",
-                    "why": "catch a wrong deployment at once"})
-    if incident.spec.columns.status:
-        out.append({"alert": "error_rate", "metric": "error share",
-                    "condition": f"hourly error rate > {incident.threshold('health', 'error_rate'):.1%}",
-                    "why": "serving failures"})
-    if incident.spec.columns.latency_ms and incident.spec.expected.latency_p95_ms:
-        out.append({"alert": "latency_p95", "metric": "latency",
-                    "condition": f"hourly P95 latency > {incident.spec.expected.latency_p95_ms:g} ms",
-                    "why": "serving expectation"})
-    for sig in checks.get("health", {}).get("culprits", []):
-        if sig.startswith("missing:"):
-            out.append({"alert": sig, "metric": "missing share",
-                        "condition": f"hourly missing share of {sig[8:]} > reference + "
-                                     f"{incident.threshold('health', 'missing_increase'):.0%}",
-                        "why": "went missing in this incident"})
-    if checks.get("prior_shift", {}).get("verdict") == "detected":
-        out.append({"alert": "prior_shift", "metric": "predicted positive share",
-                    "condition": "weekly predicted positive share outside the reference interval",
-                    "why": "the class balance moved in this incident"})
+    """Alerts this incident shows are needed, as ready-to-paste rules: each check's contract says
+    which alerts its finding calls for."""
+    ctx = Context(incident, doc)
+    out: list[dict] = []
+    for cid, contract in registered().items():
+        if cid in doc["checks"]:
+            out.extend(contract.alerts(doc["checks"][cid], ctx))
     return out
 
 
@@ -366,17 +294,18 @@ def checklist(doc: dict) -> pd.DataFrame:
               "inconclusive": "checked, could not decide", "skipped": "not checked (input missing)",
               "error": "not checked (the check failed)"}
     rows = []
-    for area, cid, item in CHECKLIST:
+    for cid, contract in registered().items():
         f = doc["checks"].get(cid)
-        rows.append({"area": area, "item": item,
-                     "status": status[f["verdict"]] if f else "not checked (not run)",
-                     "evidence": f["summary"] if f else "", "page": f["report"] if f else ""})
-    return pd.DataFrame(rows)
+        for area, item in contract.checklist:
+            rows.append({"area": area, "item": item,
+                         "status": status[f["verdict"]] if f else "not checked (not run)",
+                         "evidence": f["summary"] if f else "", "page": f["report"] if f else ""})
+    return pd.DataFrame(rows, columns=["area", "item", "status", "evidence", "page"])
 
 
 def build(incident, doc: dict, *, seed: int = 0) -> Summary:
     """The summary of one run from its ``findings.json`` document."""
-    headline, ruled_out, undecided = diagnose(doc)
+    headline, ruled_out, undecided = diagnose(doc, min_gap=incident.threshold("measurement", "metric_gap"))
     notes = []
     try:
         attr = attribution(incident, doc, seed=seed)
@@ -391,23 +320,22 @@ def build(incident, doc: dict, *, seed: int = 0) -> Summary:
 
 # --- in-process runs (live notebooks) ---------------------------------------------------------
 def collect(incident, check_ids=None) -> dict:
-    """Run every check in this process and build the ``findings.json`` document (no files written).
+    """Run every check in this process and build the findings document (no files written).
 
-    For live notebooks opened without a batch run; the batch runner isolates each check in its own
-    kernel instead.
+    For live notebooks opened without a batch run; the batch runner runs each check's notebook
+    instead.
     """
     import datetime as dt
     import traceback
 
+    from . import checks
+    from .document import findings_document
     from .findings import Finding
-    from .runner import findings_document
 
     found = {}
-    for cid in check_ids or _checks.CHECK_IDS:
+    for cid in check_ids or list(registered()):
         try:
-            found[cid] = _checks.get(cid).run(incident).finding.to_dict()
-        except ImportError:
-            continue
+            found[cid] = checks.run(cid, incident).finding.to_dict()
         except Exception as exc:  # noqa: BLE001 - one failing check must not hide the others
             found[cid] = Finding(cid, "error", "warning", f"The {cid} investigation failed: {exc}",
                                  evidence={"traceback": traceback.format_exc()[-4000:]}).to_dict()
@@ -471,7 +399,21 @@ def gap_html(doc: dict) -> str:
     return text
 
 
-def diagnosis_html(s: Summary) -> str:
+def diagnosis_table(doc: dict) -> pd.DataFrame:
+    """Every check's verdict, causes first (each followed by what it explains)."""
+    rows = []
+    order = doc["ranking"] + [c for c in doc["checks"] if c not in doc["ranking"]]
+    explained = doc.get("explained_by", {})
+    for cid in order:
+        f = doc["checks"][cid]
+        why = f"Follows from {_title(explained[cid]).lower()}: " if cid in explained else ""
+        rows.append({"check": _title(cid), "verdict": f["verdict"],
+                     "severity": f["severity"], "summary": why + f["summary"],
+                     "culprits": ", ".join(map(str, f.get("culprits", [])[:6])), "page": f["report"]})
+    return pd.DataFrame(rows, columns=["check", "verdict", "severity", "summary", "culprits", "page"])
+
+
+def diagnosis_html(doc: dict) -> str:
     """The table of every check's verdict, causes first, each linking its page."""
     from .display import esc
 
@@ -482,8 +424,9 @@ def diagnosis_html(s: Summary) -> str:
         f"{colours[r.verdict]};color:white;padding:1px 6px;border-radius:3px'>{esc(r.verdict)}</span></td>"
         f"<td>{esc(r.severity)}</td><td style='text-align:left'>{esc(r.summary)}</td>"
         f"<td style='text-align:left'>{esc(r.culprits)}</td></tr>"
-        for r in s.diagnosis_table().itertuples())
-    ruled = ", ".join(esc(_checks.short_title(c).lower()) for c in s.ruled_out) or "nothing"
+        for r in diagnosis_table(doc).itertuples())
+    ruled_out = [c for c, f in doc["checks"].items() if f["verdict"] == "clear"]
+    ruled = ", ".join(esc(_title(c).lower()) for c in ruled_out) or "nothing"
     return (f"<p>Ruled out: {ruled}.</p>"
             f"<table class='mli-table'><tr><th>check</th><th>verdict</th><th>severity</th><th>summary</th>"
             f"<th>culprits</th></tr>{rows}</table>")

@@ -12,10 +12,10 @@ import nbformat
 
 from mlinvestigate.lab import lab_command, prepare_workspace
 from mlinvestigate.resources import notebooks as _notebooks
-
-NOTEBOOKS = _notebooks()
 from tests.conftest import run_cli
 from tests.helpers import tiny_incident
+
+NOTEBOOKS = _notebooks()
 
 
 def test_workspace_has_every_notebook_with_spec_set(tmp_path):
