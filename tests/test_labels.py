@@ -215,12 +215,30 @@ def test_multiclass_renamed_class_is_a_definition_change(tmp_path):
     assert any(m["group"] == "account" and m["label"] == "card" for m in moved)
 
 
+def test_multiclass_partial_relabelling_names_the_definition(tmp_path):
+    """60% of "account" labels given as "card" at the same inputs (one share collapses, another grows):
+    the class shares of the labels moved while the model's outputs did not, so the definition is
+    named and the evidence says the move happened at the same inputs."""
+    rng = np.random.default_rng(21)
+    prod = _multiclass(rng, 4000, first_id=10_000)
+    moved = (prod["label"] == "account") & (rng.random(len(prod)) < 0.6)
+    prod.loc[moved, "label"] = "card"
+    cols = {"target": "label", "prediction": "pred", "id": "rid"}
+    r = labels.run(make_incident(tmp_path, _multiclass(rng, 4000), prod, columns=cols))
+    assert r.finding.verdict == "detected", r.finding.summary
+    assert r.finding.culprits[0] == "definition"
+    shares = r.finding.evidence["class_shares"]
+    assert shares["moved_at_same_inputs"] is True and shares["reading"] == "labels"
+    assert "same inputs now get other labels" in r.finding.summary
+
+
 def test_multiclass_control_is_clear(tmp_path):
     """Same multiclass world in both periods: clear."""
     rng = np.random.default_rng(18)
     cols = {"target": "label", "prediction": "pred", "id": "rid"}
     r = labels.run(make_incident(tmp_path, _multiclass(rng, 3000), _multiclass(rng, 3000, 10_000), columns=cols))
     assert r.finding.verdict == "clear", r.finding.summary
+    assert r.finding.evidence["class_shares"]["moved_at_same_inputs"] is False
 
 
 def _regression(rng, n, first_id=0):

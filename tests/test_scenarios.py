@@ -60,7 +60,7 @@ def file_hashes(folder) -> dict[str, str]:
 
 # --- the catalogue ------------------------------------------------------------------------------
 def test_names_descriptions_and_expectations_agree():
-    assert len(scenarios.NAMES) == len(set(scenarios.NAMES)) >= 14
+    assert len(scenarios.NAMES) == len(set(scenarios.NAMES)) >= 17
     assert set(scenarios.describe()) == set(scenarios.NAMES) == set(scenarios.EXPECTED)
     assert all(isinstance(d, str) and d and "\n" not in d for d in scenarios.describe().values())
     for name, exp in scenarios.EXPECTED.items():
@@ -82,12 +82,14 @@ def test_scenario_validates_and_loads(name, scenario, loaded):
     assert spec.model.version == "2.0" and spec.model.sha256
     assert spec.expected.daily_volume == pytest.approx(ROWS / 28, abs=0.1)
     assert spec.expected.latency_p95_ms == 50
-    assert spec.columns.segments == ["country", "device"]
-    assert set(FEATURES) <= set(spec.columns.features)
-
+    assert spec.columns.segments[:2] == ["country", "device"]
     inc = loaded(name)
     assert inc.warnings == []
-    assert inc.features == spec.columns.features
+    if spec.columns.features is None:  # the default: every column without a role, segments included
+        assert set(FEATURES) | set(spec.columns.segments) <= set(inc.features)
+    else:
+        assert set(FEATURES) <= set(spec.columns.features)
+        assert inc.features == spec.columns.features
     assert len(inc.reference) == len(inc.production) == ROWS
     ids_ref, ids_prod = inc.reference["request_id"], inc.production["request_id"]
     assert ids_ref.is_unique and ids_prod.is_unique and not set(ids_ref) & set(ids_prod)
@@ -321,6 +323,48 @@ def test_measurement_labels_only_a_biased_subset(loaded):
     assert accuracy(ref) - accuracy(prod) > 0.04
     assert abs(prod["amount"].median() / ref["amount"].median() - 1) < 0.1
     assert abs(prod["pred"].astype(float).mean() - ref["pred"].astype(float).mean()) < 0.02
+
+
+def test_wide_has_thousands_of_columns_and_five_shifted(loaded):
+    from mlinvestigate.scenarios.catalog import WIDE_DRIFTED
+
+    inc = loaded("wide")
+    ref, prod = inc.reference, inc.production
+    extra = [f for f in inc.features if f not in FEATURES]
+    assert len(inc.features) >= 2000 and len(extra) >= 2000
+    shift = ((prod[extra].mean() - ref[extra].mean()) / ref[extra].std()).abs()
+    assert set(shift.nlargest(5).index) == set(WIDE_DRIFTED)
+    assert (shift[list(WIDE_DRIFTED)] > 0.8).all()
+    assert shift.drop(list(WIDE_DRIFTED)).max() < 0.15
+    assert abs(accuracy(prod) - accuracy(ref)) < 0.02
+
+
+def test_segment_drift_moves_the_channel_mix(loaded):
+    inc = loaded("segment_drift")
+    ref, prod = inc.reference, inc.production
+    assert "channel" in inc.spec.columns.segments and inc.spec.columns.features is None
+    assert "channel" in inc.features and inc.feature_types["channel"] == "categorical"
+    assert 0.08 < ref["channel"].eq("marketplace").mean() < 0.12
+    weeks = (prod["event_time"] - pd.Timestamp("2026-10-12")).dt.days // 7
+    market = prod["channel"].eq("marketplace").groupby(weeks).mean()
+    assert market.is_monotonic_increasing and market.iloc[0] < 0.2 and market.iloc[-1] > 0.3
+    for f in ("amount", "distance_km", "account_age_days"):
+        assert abs(prod[f].median() / ref[f].median() - 1) < 0.1, f
+
+
+def test_labels_multiclass_relabels_at_the_same_inputs(loaded):
+    inc = loaded("labels-multiclass")
+    ref, prod = inc.reference, inc.production
+    r, p = (df["fraud_type"].value_counts(normalize=True) for df in (ref, prod))
+    assert p["card_theft"] < 0.5 * r["card_theft"] and p["account_takeover"] > 2 * r["account_takeover"]
+    assert abs(p["none"] - r["none"]) < 0.02
+    from scipy.stats import ks_2samp
+
+    for f in ("amount", "distance_km", "account_age_days"):
+        assert ks_2samp(ref[f], prod[f]).pvalue > 1e-3, f
+    # the model's predictions keep their mix: the inputs did not move
+    pr, pp = (df["pred"].value_counts(normalize=True) for df in (ref, prod))
+    assert (pr - pp).abs().max() < 0.02
 
 
 def test_multiclass_scenarios(loaded):

@@ -177,8 +177,36 @@ def _classification(incident) -> Result:
     evidence["sources"] = sources.to_dict(orient="records") if len(sources) else []
     if issues is not None:
         data["issues"] = {"ref_flags": issues["ref_flags"], "prod_flags": issues["prod_flags"]}
+    evidence["class_shares"] = _class_shares_vs_inputs(incident)
     return Result(_verdict(incident, evidence, issues, sources, definition, new_classes, new_sources,
                            prod_src, prod_lab), tables=tables, data=data)
+
+
+def _class_shares_vs_inputs(incident) -> dict:
+    """Did the labels' class shares move while the model's outputs on the same traffic did not?
+
+    The prior-shift check's reading of representative production labels against its label-free
+    estimate: shares that moved significantly and materially in the labels, while the estimate
+    from all production rows' outputs stays consistent with reference, mean the same inputs now get
+    other labels, which is a label definition change (a real change of class balance moves the
+    inputs, and with them the outputs).
+    """
+    from . import prior_shift
+
+    try:
+        ev = prior_shift.run(incident).finding.evidence
+    except Exception as exc:  # a failure there must not cost the label comparisons
+        return {"checked": False, "reason": f"{type(exc).__name__}: {exc}"}
+    reading = ev.get("label_free_reading") or {}
+    out = {"checked": bool(reading), "reading": reading.get("reading"),
+           "moved_at_same_inputs": bool(ev.get("follows_from_labels"))}
+    if "reference_class_rates" in ev and ev.get("production_class_rates"):
+        out.update(reference=ev["reference_class_rates"], labels=ev.get("observed_class_rates"))
+    elif ev.get("production_positive_rate") is not None:
+        pos = str(incident.positive_label)
+        out.update(reference={pos: ev["reference_positive_rate"]}, labels={pos: ev.get("observed_positive_rate")})
+    out["estimate_method"] = reading.get("method")
+    return out
 
 
 def _feature_matrix(incident, frames: list[pd.DataFrame]) -> tuple[list[np.ndarray], list[bool]]:
@@ -542,6 +570,16 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
             text += f", and has {top['excess_vs_rest']:.1%} more likely-wrong labels"
         reasons.append(text)
 
+    shares = evidence.get("class_shares") or {}
+    if shares.get("moved_at_same_inputs") and shares.get("labels"):
+        ref_rates, lab_rates = shares["reference"], shares["labels"]
+        order = sorted(lab_rates, key=lambda c: -abs(lab_rates[c] - ref_rates.get(c, 0.0)))[:2]
+        largest = max(abs(lab_rates[c] - ref_rates.get(c, 0.0)) for c in order)
+        ratios.append(largest / limit)
+        moves = ", ".join(f"{c} {ref_rates.get(c, 0.0):.1%} → {lab_rates[c]:.1%}" for c in order)
+        reasons.append(f"the labels' class shares moved ({moves}) while the model's outputs on the same "
+                       "traffic imply shares close to reference: the same inputs now get other labels")
+
     moved = definition["moved"]
     by_source = moved[moved["comparison"] != "production vs reference"]
     for name in by_source["source"]:
@@ -575,7 +613,7 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
         single = pd.unique(prod_src) if prod_src is not None else []
         if len(single) == 1 and single[0] in new_sources:
             blame(single[0])
-    if new_classes or (len(overall) and not culprits):
+    if new_classes or ((len(overall) or shares.get("moved_at_same_inputs")) and not culprits):
         blame("definition")
     if quality is not None and not culprits:
         blame("label noise")

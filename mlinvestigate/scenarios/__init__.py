@@ -45,6 +45,12 @@ _DESCRIPTIONS: dict[str, str] = {
     "control-regression": "nothing wrong; regression of loss_usd",
     "drift-regression": "regression of loss_usd with amount drifting upwards over 4 weeks",
     "prior_shift-multiclass": "fraud_type shares move from ~80/14/6 to 50/30/20 with P(x | y) fixed",
+    "wide": "2,008 columns (2,000 extra sensor-like signals); five of the extra signals shift by about one "
+            "spread in production",
+    "segment_drift": "the segment column channel (a model input) drifts: marketplace grows from 10% to 40% of "
+                     "traffic over 4 weeks; the spec leaves features to the default",
+    "labels-multiclass": "fraud_type relabelled: 70% of card thefts are filed as account_takeover at the same "
+                         "inputs (~14/6 -> ~4/16)",
 }
 
 EXPECTED: dict[str, dict] = {
@@ -62,6 +68,9 @@ EXPECTED: dict[str, dict] = {
     "control-regression": {"check": None},
     "drift-regression": {"check": "drift", "culprits": ["amount"]},
     "prior_shift-multiclass": {"check": "prior_shift", "culprits": []},
+    "wide": {"check": "drift", "culprits": ["s0007", "s0420", "s1031", "s1500", "s1999"]},
+    "segment_drift": {"check": "drift", "culprits": ["channel"]},
+    "labels-multiclass": {"check": "labels", "culprits": ["definition"]},
 }
 
 assert set(_DESCRIPTIONS) == set(NAMES) == set(EXPECTED)
@@ -174,7 +183,9 @@ def _write(name: str, built: Built, directory: Path) -> Path:
         columns.update(score=built.score, positive_label=built.positive_label)
     columns.update(timestamp="event_time", id="request_id", model_version="model_version",
                    latency_ms="latency_ms", status="status", label_source="label_source",
-                   segments=["country", "device"], features=list(built.features))
+                   segments=list(built.segments))
+    if built.list_features:
+        columns["features"] = list(built.features)
     spec: dict = {"name": name.replace("_", "-"), "title": built.title, "task": built.task,
                   "reference": files["reference"], "production": files["production"],
                   "columns": columns}

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from . import world as W
 
@@ -31,6 +32,9 @@ class Built:
     positive_label: Any = 1
     offline: pd.DataFrame | None = None
     fmt: str = "parquet"
+    segments: list[str] = field(default_factory=lambda: ["country", "device"])
+    # False: the spec leaves `features` out, so every column without a role is a feature
+    list_features: bool = True
 
 
 # --- shared steps -------------------------------------------------------------------------------
@@ -319,6 +323,88 @@ def drift_regression(rng, rows):
                              ref, prod, model)
 
 
+# --- wide tables ---------------------------------------------------------------------------------
+WIDE_COLUMNS = 2000
+WIDE_DRIFTED = ("s0007", "s0420", "s1031", "s1500", "s1999")
+
+
+def _wide_columns(rng, n: int, mean: np.ndarray, sd: np.ndarray, shift: np.ndarray | None = None) -> pd.DataFrame:
+    """``n`` rows of the extra sensor-like columns (float32), each with its own location and scale,
+    a few with missing values; ``shift`` (in standard deviations) moves some of them."""
+    z = rng.standard_normal((n, len(mean)), dtype=np.float32)
+    if shift is not None:
+        z += shift.astype(np.float32)
+    values = mean.astype(np.float32) + sd.astype(np.float32) * z
+    values[:, ::50][rng.random((n, values[:, ::50].shape[1])) < 0.05] = np.nan
+    names = [f"s{j:04d}" for j in range(len(mean))]
+    return pd.DataFrame(values, columns=names, copy=False)
+
+
+def wide(rng, rows):
+    model, ref = _binary_world(rng, rows)
+    prod = _healthy(rng, rows, model)
+    mean, sd = rng.normal(0.0, 3.0, WIDE_COLUMNS), np.exp(rng.normal(0.0, 1.0, WIDE_COLUMNS))
+    shift = np.zeros(WIDE_COLUMNS)
+    # A handful of upstream signals recalibrated in production: each moves by about one spread.
+    shift[[int(c[1:]) for c in WIDE_DRIFTED]] = [1.0, -1.0, 1.2, 0.9, -1.1]
+    extra_ref = _wide_columns(rng, rows, mean, sd)
+    extra_prod = _wide_columns(rng, rows, mean, sd, shift)
+    ref = pd.concat([ref, extra_ref], axis=1)
+    prod = pd.concat([prod, extra_prod], axis=1)
+    return Built(f"A wide table: {WIDE_COLUMNS + len(W.FEATURES):,} columns, five of them recalibrated upstream",
+                 ref, prod, model, features=[*W.FEATURES, *extra_ref.columns])
+
+
+# --- a segment column that drifts ---------------------------------------------------------------
+CHANNELS = ("direct", "partner", "marketplace")
+CHANNEL_SHARE = np.array([0.6, 0.3, 0.1])
+CHANNEL_RISK = np.array([0.0, 0.1, 0.3])
+
+
+def _with_channel(rng, df, *, grow: bool = False) -> pd.DataFrame:
+    """A sales channel per payment; with ``grow`` the marketplace share rises from 10% to 40% over
+    the weeks, the other channels keeping their proportions. Labels follow the channel's risk."""
+    n = len(df)
+    market = CHANNEL_SHARE[2] + (0.3 * df["_t"].to_numpy() if grow else 0.0)
+    rest = 1.0 - market
+    u = rng.random(n)
+    code = np.where(u < market, 2, np.where(u < market + rest * 2 / 3, 0, 1))
+    df["channel"] = np.asarray(CHANNELS, dtype=object)[code]
+    risk = W._SCALE * (W.risk(df) + CHANNEL_RISK[code]) + W._INTERCEPT
+    df["is_fraud"] = W.label(rng, expit(risk))
+    return df
+
+
+def channel_drift(rng, rows):
+    features = [*W.FEATURES, "channel"]
+    categorical = (*W.CATEGORICAL, "channel")
+    train = _with_channel(rng, W.draw(rng, W.TRAIN_ROWS, W.TRAIN_START))
+    model = W.fit_classifier(train[features], train["is_fraud"], categorical=categorical)
+    ref = _with_ids(_with_channel(rng, W.draw(rng, rows, W.REF_START)), W.REF_FIRST_ID)
+    _score(ref, model, features)
+    prod = _with_ids(_with_channel(rng, W.draw(rng, rows, W.PROD_START), grow=True), W.PROD_FIRST_ID)
+    _score(prod, model, features)
+    _serve(rng, prod)
+    return Built("Marketplace payments grow from 10% to 40% of traffic", ref, prod, model, features=features,
+                 segments=["country", "device", "channel"], list_features=False)
+
+
+# --- a new label definition in a multiclass problem ---------------------------------------------
+def labels_multiclass(rng, rows):
+    model, ref = _multiclass_world(rng, rows)
+    prod = _with_ids(_multiclass_labelled(rng, W.draw(rng, rows, W.PROD_START)), W.PROD_FIRST_ID)
+    prod["pred"] = model.predict(prod[W.FEATURES]).astype(object)
+    # A new definition: most card thefts are now filed as account takeovers, whatever the payment
+    # looks like, so one class's share collapses while the other's grows at the same inputs.
+    y = prod["fraud_type"].to_numpy(object).copy()
+    moved = (y == "card_theft") & (rng.random(rows) < 0.7)
+    y[moved] = "account_takeover"
+    prod["fraud_type"] = y
+    _serve(rng, prod)
+    return _multiclass_built("Fraud-type labels: card thefts are now filed as account takeovers",
+                             ref, prod, model)
+
+
 BUILDERS: dict[str, Callable[[np.random.Generator, int], Built]] = {
     "control": control,
     "drift": drift,
@@ -334,4 +420,7 @@ BUILDERS: dict[str, Callable[[np.random.Generator, int], Built]] = {
     "control-regression": control_regression,
     "drift-regression": drift_regression,
     "prior_shift-multiclass": prior_shift_multiclass,
+    "wide": wide,
+    "segment_drift": channel_drift,
+    "labels-multiclass": labels_multiclass,
 }

@@ -173,13 +173,13 @@ def draw_by_class(rng: np.random.Generator, n: int, start: pd.Timestamp, shares:
 
 
 # --- models -------------------------------------------------------------------------------------
-def _pipeline(features: list[str], estimator):
+def _pipeline(features: list[str], estimator, categorical=CATEGORICAL):
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OrdinalEncoder
 
-    cats = [f for f in features if f in CATEGORICAL]
-    nums = [f for f in features if f not in CATEGORICAL]
+    cats = [f for f in features if f in categorical]
+    nums = [f for f in features if f not in categorical]
     encode = ColumnTransformer(
         [("categories", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
                                        encoded_missing_value=np.nan), cats),
@@ -190,12 +190,16 @@ def _pipeline(features: list[str], estimator):
 
 
 def fit_classifier(X: pd.DataFrame, y, *, max_iter: int = 120, max_leaf_nodes: int = 31,
-                   class_weight: str | None = None):
+                   class_weight: str | None = None, used: list[str] | None = None,
+                   categorical=CATEGORICAL):
+    """A gradient-boosted classifier on the columns of ``X`` (only ``used`` of them, when given: the
+    pipeline accepts every column of ``X`` and drops the rest, as a served model ignores fields it
+    does not read)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    model = _pipeline(list(X.columns), HistGradientBoostingClassifier(
+    model = _pipeline(list(used or X.columns), HistGradientBoostingClassifier(
         max_iter=max_iter, learning_rate=0.1, max_leaf_nodes=max_leaf_nodes, early_stopping=False,
-        class_weight=class_weight, random_state=0))
+        class_weight=class_weight, random_state=0), categorical)
     return model.fit(X, np.asarray(y))
 
 
