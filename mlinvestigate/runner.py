@@ -103,10 +103,10 @@ class _Kernel:
     manager) and the incident is read from the run's cache once per kernel.
     """
 
-    def __init__(self, cwd: str, threads: int):
+    def __init__(self, cwd: str, threads: int, env: dict[str, str]):
         from jupyter_client.manager import KernelManager
 
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        env = {**os.environ, **env, "OMP_NUM_THREADS": str(threads)}
         # OpenMP threads (gradient boosting) spin-wait for each other when there are more threads
         # than free cores, which made fits 20x slower with two kernels on two cores.
         self.cwd = cwd
@@ -162,7 +162,7 @@ class _Workers:
     a second time.
     """
 
-    def __init__(self, jobs: int, cwd: Path):
+    def __init__(self, jobs: int, cwd: Path, env: dict[str, str]):
         import queue
         import threading
 
@@ -171,15 +171,15 @@ class _Workers:
         self._render_lock = threading.Lock()
         self._exporter = None
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        self.threads = [threading.Thread(target=self._serve, args=(str(cwd), threads), daemon=True)
+        self.threads = [threading.Thread(target=self._serve, args=(str(cwd), threads, env), daemon=True)
                         for _ in range(jobs)]
         for t in self.threads:
             t.start()
 
-    def _serve(self, cwd: str, threads: int) -> None:
+    def _serve(self, cwd: str, threads: int, env: dict[str, str]) -> None:
         kernel = None
         try:
-            kernel = _Kernel(cwd, threads)
+            kernel = _Kernel(cwd, threads, env)
             while (task := self.tasks.get()) is not None:
                 try:
                     self.results.put((task.check, _run_task(kernel, task, self.render)))
@@ -239,7 +239,7 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
     spec_obj = load_spec(spec_path)  # a broken spec fails before any kernel starts
     selected = _select(checks_to_run, notebooks)
     # kernels start (and import) while the data is read; a refused spec stops them again
-    workers = _Workers(max(1, min(jobs, len(selected))), spec_path.parent)
+    workers = _Workers(max(1, min(jobs, len(selected))), spec_path.parent, _plugin_env())
     try:
         return _investigate(spec_obj, out, selected, notebooks, workers, checks_to_run=checks_to_run,
                             trust_model=trust_model, progress=progress)
@@ -311,6 +311,15 @@ def _select(requested: list[str] | None, notebooks: Path | None) -> dict[str, Pa
     if missing:
         raise InvestigationError(f"no notebook for check(s) {', '.join(missing)}")
     return {c: p for c, p in available.items() if c in requested}
+
+
+def _plugin_env() -> dict[str, str]:
+    """Kernels import the modules of checks registered here that are not built in."""
+    from .checks import CHECK_IDS, PLUGINS_ENV
+
+    modules = [c.module for cid, c in registered().items() if cid not in CHECK_IDS]
+    known = [m for m in os.environ.get(PLUGINS_ENV, "").split(",") if m]
+    return {PLUGINS_ENV: ",".join(dict.fromkeys(known + modules))} if modules or known else {}
 
 
 def _failed_index(folder: Path, doc: dict, meta: dict, error: str) -> None:

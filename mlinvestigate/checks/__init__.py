@@ -20,10 +20,25 @@ ROOT_CAUSES = ("drift", "leakage", "skew", "labels", "prior_shift")
 CHECK_IDS = TRIAGE + ROOT_CAUSES  # the built-in checks DESIGN.md names
 
 
+PLUGINS_ENV = "MLINVESTIGATE_CHECKS"  # comma-separated modules that register further checks
+
+
 def load_builtin() -> None:
-    """Import the built-in check modules; each registers its contract."""
+    """Import the check modules; each registers its contract.
+
+    The built-in checks, then any module named by an ``mlinvestigate.checks`` entry point of an
+    installed package or in ``$MLINVESTIGATE_CHECKS`` (the runner sets it for its kernels, so a
+    check registered in the calling process is known to the summary page too).
+    """
+    import os
+    from importlib.metadata import entry_points
+
     for cid in CHECK_IDS:
         importlib.import_module(f"{__name__}.{cid}")
+    modules = [ep.value.split(":")[0] for ep in entry_points(group="mlinvestigate.checks")]
+    modules += [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
+    for module in modules:
+        importlib.import_module(module)
 
 
 def ids() -> list[str]:
