@@ -12,8 +12,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from .findings import Finding
-
 _BADGE = {"detected": "#c0392b", "clear": "#1e8449", "inconclusive": "#b9770e",
           "skipped": "#7f8c8d", "error": "#6c3483"}
 
@@ -103,8 +101,8 @@ def listing(values, limit: int = 5) -> str:
     return ", ".join(shown) + more
 
 
-def verdict_html(finding: Finding) -> str:
-    """The verdict box that opens every page: badge, severity, summary, culprits."""
+def verdict_html(finding) -> str:
+    """The verdict box that opens every page: badge, severity, summary, culprits (of a Finding)."""
     colour = _BADGE[finding.verdict]
     culprits = ""
     if finding.culprits:
@@ -134,11 +132,8 @@ def show(obj, **kwargs) -> None:
     """Display a Finding, a Result or a DataFrame as escaped HTML in the notebook."""
     from IPython.display import HTML, display
 
-    from .findings import Result
-
-    if isinstance(obj, Result):
-        obj = obj.finding
-    if isinstance(obj, Finding):
+    obj = getattr(obj, "finding", obj)  # a Result shows its finding
+    if all(hasattr(obj, a) for a in ("verdict", "severity", "summary", "culprits")):
         display(HTML(verdict_html(obj)))
     elif isinstance(obj, pd.DataFrame):
         display(HTML(table_html(obj, **kwargs)))
