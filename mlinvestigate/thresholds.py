@@ -82,7 +82,7 @@ DEFAULTS: dict[str, dict[str, float]] = {
     },
     "prior_shift": {
         "metric_impact": 0.01,       # expected accuracy change at the current decisions that makes a move material
-        "precision_impact": 0.03,    # …or expected precision change (positive class; multiclass: macro)
+        "precision_impact": 0.03,    # …or expected precision change (positive class; multiclass: the class moving most)
         "rate_change": 0.05,         # share difference that matters where no decisions judge impact; critical at 2x
         "relative_change": 0.25,     # …or relative difference
         "cost_ratio": 1.0,           # cost of a false negative / cost of a false positive

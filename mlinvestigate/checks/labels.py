@@ -598,7 +598,8 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
     quality = None
     if issues is not None and len(issues["prod_flags"]) >= MIN_ROWS:
         change = evidence["excess_issue_change"]
-        if np.isfinite(change["p_value"]) and change["p_value"] < alpha and abs(change["difference"]) >= gap:
+        # one-sided: production labels cleaner than reference's cannot make production look worse
+        if np.isfinite(change["p_value"]) and change["p_value"] < alpha and change["difference"] >= gap:
             quality = change["difference"]
             ratios.append(abs(quality) / gap)
             reasons.append(f"{evidence['production_issue_rate']:.1%} of production labels are flagged as likely "

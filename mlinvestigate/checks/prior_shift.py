@@ -136,6 +136,8 @@ def _classification(incident, cost_ratio: float) -> Result:
     evidence["label_shift_fit"] = fit
     evidence["significant_move"] = bool(change["significant"].any())
     evidence["impact"] = {key: v for key, v in impact.items() if key != "precision_by_class"}
+    if "precision_class" in impact:
+        evidence["impact"]["precision_class"] = str(classes[impact["precision_class"]])
     tables = {"class_balance": change,
               "estimates": _estimates_table(classes, ref_shares, obs_counts, n_lab, estimates, source),
               "representativeness": representative["table"]}
@@ -220,7 +222,8 @@ def _impact(confusion, ref_shares, prod_shares, pos, incident, change) -> dict:
     current decisions, and whether it is material.
 
     A move matters when it changes the expected accuracy by ``metric_impact`` or the precision by
-    ``precision_impact`` (recall at fixed decisions does not move with the class balance). Without
+    ``precision_impact`` (of the positive class; multiclass: of the class whose precision moves
+    most); recall at fixed decisions does not move with the class balance. Without
     reference decisions to judge by, the share moves themselves decide (``rate_change`` /
     ``relative_change``).
     """
@@ -243,7 +246,7 @@ def _impact(confusion, ref_shares, prod_shares, pos, incident, change) -> dict:
 def _impact_text(impact: dict, classes, pos) -> str:
     if not np.isfinite(impact.get("accuracy_change", np.nan)):
         return "cannot be judged against the model's decisions"
-    which = f"precision for {classes[pos]!s}" if pos is not None else "macro precision"
+    which = f"precision for {classes[impact.get('precision_class', pos)]!s}"
     return (f"moves the expected accuracy from {impact['accuracy_reference']:.1%} to "
             f"{impact['accuracy_production']:.1%} ({100 * impact['accuracy_change']:+.1f} points) and the "
             f"{which} from {impact['precision_reference']:.1%} to {impact['precision_production']:.1%} "

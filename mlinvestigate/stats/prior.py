@@ -382,8 +382,8 @@ def prior_shift_impact(confusion: np.ndarray, reference_prior: np.ndarray, new_p
     """What moving the class shares from ``reference_prior`` to ``new_prior`` does to fixed decisions.
 
     Returns the expected accuracy at both balances and its change, and the change of precision
-    (of ``positive`` for a binary problem, else the mean over classes, as macro precision) and of
-    recall (zero: a class-balance change alone does not move it). NaN when no decision was made on
+    (of ``positive`` for a binary problem, else of the class whose precision moves most, index
+    ``precision_class``) and of its recall (zero: a class-balance change alone does not move it). NaN when no decision was made on
     reference.
     """
     before = expected_at_prior(confusion, reference_prior)
@@ -392,10 +392,13 @@ def prior_shift_impact(confusion: np.ndarray, reference_prior: np.ndarray, new_p
         p0, p1 = before["precision"][positive], after["precision"][positive]
         r0, r1 = before["recall"][positive], after["recall"][positive]
     else:
-        seen = np.asarray(reference_prior) > 0
-        p0, p1 = np.nanmean(before["precision"][seen]), np.nanmean(after["precision"][seen])
-        r0, r1 = np.mean(before["recall"][seen]), np.mean(after["recall"][seen])
-    return {"accuracy_reference": before["accuracy"], "accuracy_production": after["accuracy"],
+        # the class whose precision moves most: an average over classes hides one class collapsing
+        delta = np.abs(after["precision"] - before["precision"])
+        delta[~(np.asarray(reference_prior) > 0) | ~np.isfinite(delta)] = -1.0
+        positive = int(np.argmax(delta))
+        p0, p1 = before["precision"][positive], after["precision"][positive]
+        r0, r1 = before["recall"][positive], after["recall"][positive]
+    return {"precision_class": positive,"accuracy_reference": before["accuracy"], "accuracy_production": after["accuracy"],
             "accuracy_change": after["accuracy"] - before["accuracy"],
             "precision_reference": float(p0), "precision_production": float(p1),
             "precision_change": float(p1 - p0), "recall_reference": float(r0), "recall_production": float(r1),
