@@ -87,3 +87,52 @@ def test_no_import_cycles():
 
     for node in sorted(edges):
         visit(node)
+
+
+# import name of each declared dependency; None: used without an import (the reason is given)
+IMPORT_NAMES = {
+    "jupyterlab": None,  # `mlinvestigate lab` starts it as `python -m jupyterlab`
+    "ipykernel": None,  # the kernel every notebook runs in
+    "scikit-learn": "sklearn", "pyyaml": "yaml", "beautifulsoup4": "bs4", "jupyter-client": "jupyter_client",
+    "ipython": "IPython",
+}
+
+
+def test_declared_dependencies_are_the_ones_imported():
+    """Every dependency in pyproject.toml is imported somewhere in the package (or its use is said)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    source = "\n".join(p.read_text(encoding="utf-8") for p in PACKAGE.rglob("*.py"))
+    unused = []
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower()
+        module = IMPORT_NAMES.get(name, name.replace("-", "_"))
+        if module is None:
+            continue
+        if not re.search(rf"^\s*(import|from) {module}\b", source, re.M):
+            unused.append(name)
+    assert not unused, unused
+
+
+def test_imported_packages_are_declared():
+    """Every third-party package the package imports is a declared dependency."""
+    import re
+    import sys
+    import tomllib
+
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    declared = set()
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower()
+        declared.add(IMPORT_NAMES.get(name, name.replace("-", "_")))
+    imported = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m != "mlinvestigate"}
+    assert third_party <= declared, third_party - declared
