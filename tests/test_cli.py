@@ -77,3 +77,35 @@ def test_second_run_does_not_overwrite(scenario, tmp_path):
     assert (out / folders[0] / "findings.json").read_text() == before
     doc = json.loads((out / folders[1] / "findings.json").read_text())
     assert doc["checks"]["drift"]["verdict"] in ("clear", "detected", "inconclusive")
+
+
+def test_out_that_is_a_file_exits_2_before_any_work(tmp_path):
+    """`--out` pointing at a file: exit 2 with a message naming it; nothing written anywhere."""
+    spec = tiny_incident(tmp_path / "incident")
+    target = tmp_path / "reports.txt"
+    target.write_text("keep me")
+    proc = run_cli("run", spec, "--out", target)
+    assert proc.returncode == 2 and "is a file" in proc.stderr and "Traceback" not in proc.stderr
+    assert target.read_text() == "keep me"
+    proc = run_cli("run", spec, "--out", target / "below")
+    assert proc.returncode == 2 and str(target) in proc.stderr
+
+
+def test_two_runs_started_together_get_two_folders(tmp_path):
+    """Two runs of one spec at the same moment: two complete report folders, never one shared."""
+    import subprocess
+    import sys
+
+    spec = tiny_incident(tmp_path / "incident")
+    out = tmp_path / "reports"
+    procs = [subprocess.Popen([sys.executable, "-m", "mlinvestigate", "run", str(spec), "--out", str(out),
+                               "--checks", "health", "--jobs", "1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    folders = sorted(p.name for p in out.iterdir())
+    assert len(folders) == 2 and folders[1] == folders[0] + "-2", folders
+    for name in folders:
+        doc = json.loads((out / name / "findings.json").read_text())
+        assert set(doc["checks"]) == {"health"} and "diagnosis" in doc
