@@ -154,6 +154,7 @@ class CheckContract:
     stage: str  # "triage" or "cause"
     module: str  # the module whose ``run(incident, **options)`` computes the finding
     thresholds: dict[str, Threshold] = field(default_factory=dict)
+    threshold_notes: str = ""  # how the thresholds combine into the verdict (docs/thresholds.md)
     requires: tuple[Requirement, ...] = ()
     culprit: Callable[[str], Culprit] = feature_culprit
     explains: tuple[Rule, ...] = ()

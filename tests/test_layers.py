@@ -12,9 +12,9 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mlinvestigate"
 
 LAYERS = [
-    {"errors", "resources", "thresholds", "__version__"},
-    {"stats", "spec", "display"},
-    {"data", "model", "findings", "metrics", "contract"},
+    {"errors", "resources", "__version__"},
+    {"stats", "display"},
+    {"contract", "thresholds", "spec", "data", "model", "findings", "metrics"},
     {"checks"},
     {"plots", "widgets", "diagnosis", "attribution", "document", "summary", "export", "lab", "scenarios"},
     {"runner"},

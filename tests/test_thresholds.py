@@ -1,27 +1,40 @@
-"""Every threshold default is documented, and overrides resolve."""
+"""Every threshold is declared with its reason in its check's contract, documented from there, and
+overrides resolve."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mlinvestigate.thresholds import DEFAULTS, resolve
+import pytest
+
+from mlinvestigate.errors import SpecError
+from mlinvestigate.thresholds import defaults, markdown, resolve, validate_overrides
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "thresholds.md"
 
 
-def test_every_default_is_documented_with_its_value():
-    """docs/thresholds.md lists every key with the value the code uses."""
-    documented, section = {}, None
-    for line in DOC.read_text().splitlines():
-        if line.startswith("## `"):
-            section = line.strip("# `")
-        elif line.startswith("| `") and section:
-            key, value = (cell.strip(" `") for cell in line.split("|")[1:3])
-            documented[(section, key)] = float(value.replace("_", ""))
-    expected = {(s, k): float(v) for s, values in DEFAULTS.items() for k, v in values.items()}
-    assert documented == expected
+def test_the_page_is_generated_from_the_declarations():
+    """docs/thresholds.md is exactly what the contracts declare (regenerate it with
+    `python -m mlinvestigate.thresholds > docs/thresholds.md`)."""
+    assert DOC.read_text(encoding="utf-8") == markdown()
+
+
+def test_every_check_with_a_verdict_threshold_declares_a_reason():
+    from mlinvestigate.contract import registered
+
+    for cid, contract in registered().items():
+        for key, t in contract.thresholds.items():
+            assert t.meaning.strip(), (cid, key)
 
 
 def test_override_wins_over_default():
     assert resolve({"drift": {"psi_critical": 0.4}}, "drift", "psi_critical") == 0.4
-    assert resolve({}, "drift", "psi_critical") == DEFAULTS["drift"]["psi_critical"]
+    assert resolve({}, "drift", "psi_critical") == defaults()["drift"]["psi_critical"] == 0.25
+    assert resolve({}, "general", "alpha") == 0.05
+
+
+def test_unknown_key_names_the_nearest():
+    with pytest.raises(SpecError, match="Did you mean 'psi_critical'"):
+        validate_overrides({"drift": {"psi_critcal": 0.3}}, "incident.yaml")
+    with pytest.raises(SpecError, match="Did you mean 'drift'"):
+        validate_overrides({"drfit": {}}, "incident.yaml")

@@ -19,6 +19,7 @@ from ..contract import (
     CheckContract,
     Context,
     Culprit,
+    Threshold,
     WhenSymptomBlamesOnly,
     register,
 )
@@ -393,6 +394,16 @@ def model_file_table(result) -> pd.DataFrame:
 
 
 # --- contract -----------------------------------------------------------------------------------
+# the defaults behind the verdict, overridable under thresholds.deployment (docs/thresholds.md)
+THRESHOLDS = {
+    "reproduce_rate": Threshold(0.99, "share of logged predictions the model must reproduce"),
+    "minor_version_share": Threshold(0.01, "versions below this share of traffic are still reported"),
+}
+THRESHOLD_NOTES = (
+    "Is the validated model the one serving?"
+)
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     versions = finding.get("culprits", [])
     expected = ctx.incident.spec.model.version
@@ -412,7 +423,7 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, title="Deployment", question="Is the right model serving?", stage="triage", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Deployment", question="Is the right model serving?", stage="triage", module=__name__,
     culprit=lambda text: Culprit("version", value=text),
     explains=(WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=30,
                                     reason="another model serving changes how often a score is right"),),

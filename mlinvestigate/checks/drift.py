@@ -47,6 +47,7 @@ from ..contract import (
     CheckContract,
     Context,
     CoversColumns,
+    Threshold,
     WhenSymptomBlamesOnly,
     register,
 )
@@ -673,6 +674,29 @@ _PATTERN_TEXT = {
 
 
 # --- contract -----------------------------------------------------------------------------------
+# the defaults behind the verdict, overridable under thresholds.drift (docs/thresholds.md)
+THRESHOLDS = {
+    "psi_warning": Threshold(0.1, "PSI above which a feature has moved (warning)"),
+    "psi_critical": Threshold(0.25, "PSI above which a feature has moved a lot (critical)"),
+    "js_warning": Threshold(0.13,
+                         "Jensen–Shannon distance (base 2), categorical: ≈ PSI 0.1 (JS² ≈ PSI / 8 ln 2)"),
+    "domain_auc_warning": Threshold(0.6,
+                         "domain-classifier ROC AUC above which the joint distribution moved"),
+    "domain_auc_critical": Threshold(0.75, "…and moved a lot (critical)"),
+    "min_category_share": Threshold(0.01, "rarer categories are pooled into \"(other)\""),
+    "domain_rows": Threshold(25_000, "rows sampled per side for the domain classifier"),
+}
+THRESHOLD_NOTES = (
+    "PSI on 10 reference-quantile bins (< 0.1 stable, 0.1–0.25 warning, > 0.25 critical), KS and "
+    "Wasserstein for numeric features, chi-square and Jensen–Shannon for categorical ones, and a domain "
+    "classifier for the joint distribution. A feature is drifted only when its effect size crosses the "
+    "threshold *and* its BH-adjusted p-value is below `general.alpha`. PSI and Jensen–Shannon are "
+    "compared with their thresholds after subtracting the value two samples of the same distribution "
+    "reach by chance at these sizes (about 9·(1/n_ref + 1/n_prod) for PSI on 10 bins); Wasserstein "
+    "distance is reported but does not decide, because its tails dominate it."
+)
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     culprits = finding.get("culprits", [])
     return [{"check": CHECK, "action": "Ensemble with a rule-based baseline where the model is out of its depth",
@@ -699,7 +723,7 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, title="Data drift", question="Do production inputs look like the ones the model was validated on?",
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Data drift", question="Do production inputs look like the ones the model was validated on?",
     stage="cause", module=__name__,
     explains=(CoversColumns("health", symptom_kinds=("out_of_range", "unseen"),
                             reason="values out of the reference range or unseen categories are the drift itself"),

@@ -18,6 +18,7 @@ from ..contract import (
     Context,
     CoversColumns,
     Culprit,
+    Threshold,
     register,
 )
 from ..display import number, percent
@@ -389,6 +390,23 @@ def inputs_page_table(result) -> pd.DataFrame:
 
 
 # --- contract -----------------------------------------------------------------------------------
+# the defaults behind the verdict, overridable under thresholds.health (docs/thresholds.md)
+THRESHOLDS = {
+    "error_rate": Threshold(0.01,
+                         "share of requests with an error status (interval lower bound above it fails)"),
+    "timeout_rate": Threshold(0.005, "share of requests that timed out"),
+    "missing_increase": Threshold(0.01, "missing-rate increase over reference, absolute"),
+    "volume_drop": Threshold(0.5, "a day below this fraction of expected (or median) volume"),
+    "out_of_range": Threshold(0.01, "share of values outside the reference range"),
+    "unseen_categories": Threshold(0.01, "share of values in categories never seen in reference"),
+    "no_prediction": Threshold(0.001, "share of rows without a prediction"),
+}
+THRESHOLD_NOTES = (
+    "Serving health. Rates are compared through Wilson intervals, so a handful of errors in a small "
+    "sample does not fire."
+)
+
+
 def _culprit(text: str) -> Culprit:
     kind, sep, column = text.partition(":")
     return Culprit(kind, column=column) if sep else Culprit("signal", value=text)
@@ -421,7 +439,7 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, title="Serving health", question="Is serving healthy?", stage="triage", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Serving health", question="Is serving healthy?", stage="triage", module=__name__,
     culprit=_culprit,
     explains=(CoversColumns("drift", own_kinds=("missing",),
                             reason="a feature that went missing in serving changes its distribution"),),

@@ -27,6 +27,7 @@ from ..contract import (
     CheckContract,
     Context,
     Culprit,
+    Threshold,
     register,
 )
 from ..findings import Finding, Result, skipped
@@ -810,6 +811,18 @@ def sources_view(result) -> pd.DataFrame:
 
 
 # --- contract -----------------------------------------------------------------------------------
+# the defaults behind the verdict, overridable under thresholds.labels (docs/thresholds.md)
+THRESHOLDS = {
+    "issue_rate_gap": Threshold(0.03, "label-issue rate difference (absolute) that matters"),
+    "source_disagreement": Threshold(0.1, "a label source's agreement with the model below the rest by this"),
+    "definition_shift": Threshold(0.1, "max reliability-curve gap at the same score"),
+    "residual_bias": Threshold(0.5, "regression: a source's median residual vs the rest, in robust SDs"),
+}
+THRESHOLD_NOTES = (
+    "Label quality by confident learning, per label source and per score bin."
+)
+
+
 def _culprit(text: str) -> Culprit:
     if text in ("definition", "label noise"):
         return Culprit("label", value=text)
@@ -825,7 +838,7 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, title="Label quality", question="Are labels as clean and as defined as offline?", stage="cause",
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Label quality", question="Are labels as clean and as defined as offline?", stage="cause",
     module=__name__, culprit=_culprit, actions=_actions,
     checklist=(("measurement", "Labels are as clean and as defined as offline"),),
     cost=2.5))

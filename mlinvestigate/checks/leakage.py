@@ -54,6 +54,7 @@ from ..contract import (
     CheckContract,
     Context,
     CoversColumns,
+    Threshold,
     WhenSymptomBlamesOnly,
     register,
 )
@@ -533,6 +534,27 @@ def sample_note(result) -> str:
 
 
 # --- contract -----------------------------------------------------------------------------------
+# the defaults behind the verdict, overridable under thresholds.leakage (docs/thresholds.md)
+THRESHOLDS = {
+    "single_feature_auc": Threshold(0.95, "a feature that alone reaches this ROC AUC on reference"),
+    "single_feature_r2": Threshold(0.9,
+                         "regression: a feature that alone reaches this cross-validated R² on reference"),
+    "share_of_full_model": Threshold(0.95, "…or this share of the full model's skill"),
+    "collapse": Threshold(0.15, "drop in single-feature power from reference to production"),
+    "shared_rows": Threshold(0.01,
+                         "excess share of production rows also in reference (ids or identical rows)"),
+    "target_function": Threshold(0.95,
+                         "share of the target's uncertainty one feature removes: near-deterministic"),
+    "identifier_skill": Threshold(0.2,
+                         "an id-like column predicting the target this well (Gini, or R²) leaks order"),
+    "sample_rows": Threshold(50_000, "seeded sample for single-feature power and mutual information"),
+}
+THRESHOLD_NOTES = (
+    "A feature is a leak only when it is implausibly strong offline *and* the evidence confirms it "
+    "(collapse in production, a near-deterministic mapping, or values known after the prediction time)."
+)
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     return [{"check": CHECK, "action": "Retrain without the leaking features",
              "detail": "drop " + ", ".join(finding.get("culprits", [])[:5])
@@ -541,7 +563,7 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, title="Data leakage", question="Did a feature learn from the future?", stage="cause",
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Data leakage", question="Did a feature learn from the future?", stage="cause",
     module=__name__,
     explains=(CoversColumns("drift", reason="a leaking feature is not available the same way in production"),
               CoversColumns("health", symptom_kinds=("out_of_range", "unseen"),

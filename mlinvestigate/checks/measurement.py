@@ -23,6 +23,7 @@ import pandas as pd
 from ..contract import (
     CheckContract,
     Context,
+    Threshold,
     WhenEvidence,
     register,
 )
@@ -405,6 +406,23 @@ def metrics_wide(result) -> pd.DataFrame:
 
 
 # --- contract -----------------------------------------------------------------------------------
+# the defaults behind the verdict, overridable under thresholds.measurement (docs/thresholds.md)
+THRESHOLDS = {
+    "metric_gap": Threshold(0.02, "smallest metric difference that counts as material"),
+    "coverage_bias_auc": Threshold(0.6,
+                         "labelled-vs-unlabelled classifier AUC above which labels are a biased sample"),
+    "relative_gap": Threshold(0.1, "regression: relative metric (MAE) difference that counts as material"),
+    "min_labels": Threshold(100, "fewer labelled production rows than this: too few to judge the gap"),
+    "class_balance_change": Threshold(0.05,
+                         "absolute change of a class share that makes accuracy comparisons unfair"),
+    "calibration_error": Threshold(0.05,
+                         "expected calibration error on reference below which the score is trusted"),
+}
+THRESHOLD_NOTES = (
+    "Is the offline-vs-production comparison fair?"
+)
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     return [{"check": CHECK, "action": "Report the fair metric, not the raw one",
              "detail": "the labelled production rows are not a fair sample; use the measurement "
@@ -431,7 +449,7 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, title="Measurement", question="Is the gap real?", stage="triage", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Measurement", question="Is the gap real?", stage="triage", module=__name__,
     explains=(WhenEvidence(("segments", "labels", "prior_shift", "leakage"), flag="labels_biased",
                            unless="estimated",
                            reason="their verdicts rest on labelled production rows, which are a biased sample"),),

@@ -20,6 +20,7 @@ from ..contract import (
     CheckContract,
     Context,
     Culprit,
+    Threshold,
     WhenSymptomBlamesOnly,
     register,
 )
@@ -659,6 +660,47 @@ def page_table(result, name: str) -> pd.DataFrame:
 
 
 # --- contract -----------------------------------------------------------------------------------
+# the defaults behind the verdict, overridable under thresholds.prior_shift (docs/thresholds.md)
+THRESHOLDS = {
+    "metric_impact": Threshold(0.01,
+                         "expected accuracy change at the current decisions that makes a significant move material"),
+    "precision_impact": Threshold(0.03,
+                         "…or expected precision change (positive class; multiclass: the class whose precision moves most)"),
+    "rate_change": Threshold(0.05,
+                         "share difference that matters where no decisions judge impact; critical at 2×"),
+    "relative_change": Threshold(0.25, "…or relative difference"),
+    "cost_ratio": Threshold(1.0, "cost of a false negative / cost of a false positive"),
+    "calibration_ece": Threshold(0.03,
+                         "EM needs the score calibrated on reference (ECE after Platt scaling)"),
+    "psi_critical": Threshold(0.25, "regression: target PSI on 10 reference-quantile bins"),
+    "ks_statistic": Threshold(0.1, "regression: …or KS statistic (with p < alpha)"),
+}
+THRESHOLD_NOTES = (
+    "Class balance (or target distribution for regression), observed or estimated from the model's "
+    "outputs.\n\n"
+    "A class share has **moved** when its test against reference stays significant after "
+    "Benjamini–Hochberg control across classes (observed labels: the two-proportion test; an estimate "
+    "from the outputs: its bootstrap interval) and that interval excludes the reference share. A "
+    "significant move is always reported; whether it **matters** is judged by its impact, not by the size "
+    "of the share change: the expected effect of the new balance on the model's current decisions, with "
+    "the reference confusion matrix held fixed (a change of class balance alone leaves each class's "
+    "recall as it was). The move is material when it changes the expected accuracy (the headline metric) "
+    "by at least `metric_impact`, or the expected precision (of the positive class; multiclass: of the "
+    "class whose precision moves most) by at least `precision_impact`. A significant move below both is "
+    "reported with its impact and the verdict stays clear; a material one is detected. Only when there "
+    "are no reference decisions to judge impact by do the share cut-offs `rate_change` / "
+    "`relative_change` decide; they also say when labelled rows are not a fair sample of production "
+    "(their predicted-class mix differs by that much from all rows') and when the observed shares "
+    "disagree with the label-free estimate.\n\n"
+    "When representative labels moved, the label-free estimate reads them: if it moved significantly and "
+    "materially the same way, the traffic changed (a prior shift, even if the two disagree on how far); "
+    "if it stays consistent with reference while the labels lie outside its interval, the labels moved at "
+    "the same inputs, so the move follows from the label definition (`evidence.follows_from_labels`).\n\n"
+    "Severity is critical when the expected accuracy moves by 3 × `metric_impact` or a share by 2 × "
+    "`rate_change`."
+)
+
+
 def _culprit(text: str) -> Culprit:
     column, sep, value = text.partition("=")
     return Culprit("class", column=column, value=value) if sep else Culprit("class", value=text)
@@ -689,7 +731,7 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, title="Prior (class balance) shift", question="Did the class balance change?", stage="cause", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Prior (class balance) shift", question="Did the class balance change?", stage="cause", module=__name__,
     culprit=_culprit,
     explains=(Accompanies("drift", max_severity="warning",
                           reason="a class-balance change moves the features that separate the classes"),

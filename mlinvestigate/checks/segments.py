@@ -25,6 +25,7 @@ from ..contract import (
     CheckContract,
     Context,
     CoversColumns,
+    Threshold,
     WhenSymptomBlamesOnly,
     register,
     segment_culprit,
@@ -445,6 +446,20 @@ def page_table(result, *, weeks: bool = False) -> pd.DataFrame:
 
 
 # --- contract -----------------------------------------------------------------------------------
+# the defaults behind the verdict, overridable under thresholds.segments (docs/thresholds.md)
+THRESHOLDS = {
+    "min_rows": Threshold(30, "segments smaller than this are reported, never flagged"),
+    "metric_gap": Threshold(0.05, "segment worse than the rest by at least this much (accuracy, absolute)"),
+    "relative_gap": Threshold(0.2,
+                         "regression: segment error (MAE) at least this much above the rest, relative"),
+    "share_growth": Threshold(1.5,
+                         "a segment whose traffic share grew by this factor (and 1 point) since reference"),
+}
+THRESHOLD_NOTES = (
+    "Where does the model fail? Segment tests are Benjamini–Hochberg controlled across all segments."
+)
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     culprits = finding.get("culprits", [])
     return [{"check": CHECK, "action": "Ensemble with a rule-based baseline where the model is out of its depth",
@@ -457,7 +472,7 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, title="Segments", question="Where does it fail?", stage="triage", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Segments", question="Where does it fail?", stage="triage", module=__name__,
     culprit=segment_culprit,
     explains=(CoversColumns("drift", own_kinds=("segment",),
                             reason="a failing segment that grew changes its column's mix"),

@@ -46,6 +46,7 @@ from ..contract import (
     Context,
     CoversColumns,
     Requirement,
+    Threshold,
     WhenSymptomBlamesOnly,
     register,
 )
@@ -477,6 +478,20 @@ def sample_note(result) -> str:
 
 
 # --- contract -----------------------------------------------------------------------------------
+# the defaults behind the verdict, overridable under thresholds.skew (docs/thresholds.md)
+THRESHOLDS = {
+    "match_tolerance": Threshold(1e-6, "relative difference counted as a near-exact match"),
+    "mismatch_rate": Threshold(0.01, "share of joined rows that may differ before a feature is skewed"),
+    "unjoined_rate": Threshold(0.05,
+                         "share of production rows without an offline twin above which the comparison is partial"),
+    "pattern_share": Threshold(0.9, "share of mismatching rows a named pattern (scale, cap …) must explain"),
+    "sample_rows": Threshold(20_000, "seeded sample of joined rows scored by the model for prediction flips"),
+}
+THRESHOLD_NOTES = (
+    "Served vs offline-recomputed features, joined on `columns.id`."
+)
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     return [{"check": CHECK, "action": "Fix the serving feature pipeline",
              "detail": "recompute " + ", ".join(finding.get("culprits", [])[:5])
@@ -485,7 +500,7 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, title="Training-serving skew", question="Are features computed the same way offline and live?",
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Training-serving skew", question="Are features computed the same way offline and live?",
     stage="cause", module=__name__,
     requires=(Requirement(lambda incident: incident.offline is not None,
                           "Provide serving.offline: production rows (by columns.id) with their features "
