@@ -21,6 +21,7 @@ CHECK_IDS = TRIAGE + ROOT_CAUSES  # the built-in checks DESIGN.md names
 
 
 PLUGINS_ENV = "MLINVESTIGATE_CHECKS"  # comma-separated modules that register further checks
+_loaded = False
 
 
 def load_builtin() -> None:
@@ -30,9 +31,13 @@ def load_builtin() -> None:
     installed package or in ``$MLINVESTIGATE_CHECKS`` (the runner sets it for its kernels, so a
     check registered in the calling process is known to the summary page too).
     """
+    global _loaded
+    if _loaded:
+        return
     import os
     from importlib.metadata import entry_points
 
+    _loaded = True
     for cid in CHECK_IDS:
         importlib.import_module(f"{__name__}.{cid}")
     modules = [ep.value.split(":")[0] for ep in entry_points(group="mlinvestigate.checks")]
