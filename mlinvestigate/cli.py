@@ -1,7 +1,8 @@
-"""Command line: ``mlinvestigate new | run | demo | scenarios``.
+"""Command line: ``mlinvestigate new | run | monitor | demo | scenarios``.
 
 Exit codes: 0 done, 1 some investigation failed (its page and finding say why), 2 the spec or the
-data is unusable (the message names the file, key or column and how to fix it).
+data is unusable (the message names the file, key or column and how to fix it), 3 (``monitor``) an
+alert is new.
 """
 
 from __future__ import annotations
@@ -157,6 +158,42 @@ def demo(out: Path, scenario: str, jobs: int) -> None:
         _fail(exc)
     click.echo(f"demo incident written to {_shown(data)}")
     sys.exit(_run(spec, out, None, jobs, trust_model=False))
+
+
+@main.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--window", default=None, help="Window length: 1d, 12h, 1w … (default: monitoring.window, 1d).")
+@click.option("--since", default=None, help="Only compute windows starting on or after this date.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("monitoring"), show_default=True,
+              help="Folder that keeps the history, alerts.json and the trend page (in <out>/<name>/).")
+@click.option("--investigate", is_flag=True, help="Run the full investigation of each new alert's window.")
+@click.option("--trust-model", is_flag=True,
+              help="Load the model file even if its sha256 does not match the spec (pickles run code).")
+def monitor(spec: Path, window: str | None, since: str | None, out: Path, investigate: bool,
+            trust_model: bool) -> None:
+    """Monitor SPEC's production window by window; exit 3 when an alert is new."""
+    from .monitoring import monitor as run_monitor
+
+    spec, out = _absolute(spec), _output_folder(out)
+    try:
+        result = run_monitor(spec, out=out, window=window, since=since, investigate=investigate,
+                             trust_model=trust_model, progress=_progress)
+    except InvestigationError as exc:
+        _fail(exc)
+    if result.changed:
+        click.echo("changed windows: " + "; ".join(f"{k} ({v})" for k, v in result.changed.items()))
+    active = [a for a in result.alerts if a["active"]]
+    for a in result.alerts:
+        if a["new"] or a["active"]:
+            flag = "NEW " if a["new"] else ""
+            click.echo(f"{flag}{a['severity']}: {a['rule']} {a['subject']}: {a['summary']}")
+    click.echo(f"alerts: {len(active)} active, {len(result.new)} new")
+    fired = [t["trigger"] for t in result.triggers if t["status"] == "triggered"]
+    if fired:
+        click.echo("retraining triggered: " + ", ".join(fired))
+    if result.page is not None:
+        click.echo(f"open {_shown(result.page)}")
+    sys.exit(result.exit_code)
 
 
 @main.command()
