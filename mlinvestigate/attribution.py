@@ -9,9 +9,15 @@ the *reference* rows changes which population that mean describes:
 2. ``prior_shift`` — on top of that, reweighted per class so the class balance matches production
    (observed, or estimated by the prior-shift check when labels are missing): what the model
    would score under production's class balance with P(x | y) unchanged (label shift assumption).
-3. ``measurement`` — the observed production metric on labelled rows minus the fair estimate for
+3. ``out_of_support`` — production rows in regions the reference never covered (the domain
+   classifier's density ratio at its cap): reweighting reference rows cannot see them, so their
+   loss is measured on the labelled production rows there: their share times how much worse the
+   model does there than the level of step 2 (as in Cai, Namkoong & Yadlowsky, "Diagnosing model
+   performance under distribution shift", 2023, which separates shift within the reference's
+   support from shift out of it).
+4. ``measurement`` — the observed production metric on labelled rows minus the fair estimate for
    all production rows (when the measurement check found the labelled rows to be a biased sample).
-4. ``unexplained`` — the rest: what neither population change explains (concept drift, skew,
+5. ``unexplained`` — the rest: what neither population change explains (concept drift, skew,
    label problems, leakage, a different model).
 
 The parts are sequential (each conditional on the ones before), so they add up to the gap
@@ -30,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PARTS = ("covariate_shift", "prior_shift", "measurement", "unexplained")
+PARTS = ("covariate_shift", "out_of_support", "prior_shift", "measurement", "unexplained")
 
 
 def class_weights(y: np.ndarray, base_weights: np.ndarray, target_rates: dict) -> np.ndarray:
@@ -64,7 +70,7 @@ def _weighted_mean(x, w):
 def attribute_gap(outcome_ref: np.ndarray, *, covariate_weights: np.ndarray | None,
                   y_ref: np.ndarray | None, production_rates: dict | None,
                   observed_production: float, fair_production: float | None = None,
-                  n_resamples: int = 200, seed: int = 0) -> dict:
+                  outside: dict | None = None, n_resamples: int = 200, seed: int = 0) -> dict:
     """Split ``mean(outcome_ref) - observed_production`` into :data:`PARTS`.
 
     Parameters
@@ -81,6 +87,9 @@ def attribute_gap(outcome_ref: np.ndarray, *, covariate_weights: np.ndarray | No
         The production metric as measured on labelled rows.
     fair_production : float, optional
         The metric estimated for all production rows when labelled rows are a biased sample.
+    outside : dict, optional
+        Labelled production rows out of the reference's support: ``share`` of them and ``metric``
+        measured there (with ``rows``). None or a share of 0 leaves the part at zero.
 
     Returns
     -------
@@ -110,18 +119,22 @@ def attribute_gap(outcome_ref: np.ndarray, *, covariate_weights: np.ndarray | No
         xs = x[idx]
         return (float(xs.mean()), _weighted_mean(xs, w_cov[idx]), _weighted_mean(xs, w_prior[idx]))
 
+    share = float(outside["share"]) if outside and outside.get("share") else 0.0
+    metric_out = float(outside["metric"]) if share else 0.0
+
+    def split(r, c, pr):
+        # rows out of support do `metric_out` where, within support, the model would do `pr`
+        oos = share * (pr - metric_out)
+        return {"covariate_shift": r - c, "prior_shift": c - pr, "out_of_support": oos,
+                "unexplained": pr - fair - oos, "measurement": fair - observed_production}
+
     ref, cov, prior = levels(slice(None))
-    point = {"covariate_shift": ref - cov, "prior_shift": cov - prior,
-             "unexplained": prior - fair, "measurement": fair - observed_production}
+    point = split(ref, cov, prior)
     rng = np.random.default_rng(seed)
     draws = {p: [] for p in PARTS}
     for _ in range(n_resamples if n > 1 else 0):
-        idx = rng.integers(0, n, n)
-        r, c, pr = levels(idx)
-        draws["covariate_shift"].append(r - c)
-        draws["prior_shift"].append(c - pr)
-        draws["unexplained"].append(pr - fair)
-        draws["measurement"].append(fair - observed_production)
+        for p, v in split(*levels(rng.integers(0, n, n))).items():
+            draws[p].append(v)
     parts = {}
     for p in PARTS:
         d = np.asarray(draws[p])
@@ -133,5 +146,8 @@ def attribute_gap(outcome_ref: np.ndarray, *, covariate_weights: np.ndarray | No
         notes.append("prior part not estimated (no production class balance)")
     if fair_production is None:
         notes.append("measurement part is zero: the labelled production rows were not found to be biased")
+    if outside and outside.get("share"):
+        notes.append(f"{share:.0%} of labelled production rows lie where reference has no rows; the model scores "
+                     f"{metric_out:.3f} there ({outside.get('rows', 0):,} rows): that loss is the out-of-support part")
     return {"reference": ref, "production": observed_production, "gap": ref - observed_production,
             "parts": parts, "effective_sample_size": ess, "reference_rows": n, "reliability": notes}

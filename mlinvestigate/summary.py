@@ -182,18 +182,19 @@ def attribution(incident, doc: dict, *, seed: int = 0) -> dict | None:
     y_ref = incident.reference[incident.target].to_numpy(object) if incident.is_classification else None
     res = attribute_gap(outcome, covariate_weights=weights, y_ref=y_ref, production_rates=rates,
                         observed_production=float(metric["production"]),
-                        fair_production=_fair_production(doc), seed=seed)
+                        fair_production=_fair_production(doc), outside=_out_of_support(domain, incident),
+                        seed=seed)
     res["metric"] = metric["name"]
     res["higher_is_better"] = metric.get("higher_is_better", True)
     res["production_rates_from"] = rates_from
     res["domain_auc"] = domain.auc
     outside = _outside_reference(domain, incident, seed=seed)
     res["production_outside_reference"] = outside
-    if outside is not None and outside > 0.01:
+    if outside is not None and outside > 0.01 and not res["parts"]["out_of_support"]["value"]:
         res["reliability"].append(
             f"{outside:.0%} of production rows look like no reference row (density ratio at its cap): "
-            "how the model does there cannot be learned from reference rows, so the covariate part is a "
-            "lower bound and their loss lands in 'unexplained'")
+            "how the model does there cannot be learned from reference rows, and too few of them are "
+            "labelled to measure it, so their loss lands in 'unexplained'")
     if domain.excluded:
         res["reliability"].append(
             "left out of the covariate part because they alone tell production from reference "
@@ -202,7 +203,30 @@ def attribution(incident, doc: dict, *, seed: int = 0) -> dict | None:
     return res
 
 
-def _outside_reference(domain, incident, *, seed: int, rows: int = 20_000, cap: float = 100.0) -> float | None:
+OUT_OF_SUPPORT_RATIO = 100.0  # density ratio at the clip: production rows reference has (almost) no rows like
+MIN_OUT_OF_SUPPORT_ROWS = 30  # labelled rows needed out of support to measure the model there
+
+
+def _out_of_support(domain, incident, *, rows: int = 50_000) -> dict | None:
+    """Labelled production rows out of the reference's support: their share and the metric there."""
+    from .data import sample_rows
+    from .stats.domain import density_ratios
+
+    if not np.isfinite(domain.auc) or not incident.labelled.any():
+        return None
+    seed = int(incident.threshold("general", "seed"))
+    labelled = sample_rows(incident.labelled_production, rows, seed=seed)
+    out = density_ratios(domain, labelled, clip=(0.0, OUT_OF_SUPPORT_RATIO)) >= OUT_OF_SUPPORT_RATIO
+    outcome = row_outcome(incident, labelled)
+    ok = np.isfinite(outcome)
+    out, outcome = out[ok], outcome[ok]
+    if out.sum() < MIN_OUT_OF_SUPPORT_ROWS:
+        return None
+    return {"share": float(out.mean()), "metric": float(outcome[out].mean()), "rows": int(out.sum())}
+
+
+def _outside_reference(domain, incident, *, seed: int, rows: int = 20_000,
+                       cap: float = OUT_OF_SUPPORT_RATIO) -> float | None:
     """Share of production rows (seeded sample) whose density ratio reaches ``cap``."""
     from .data import sample_rows
     from .stats.domain import density_ratios
@@ -433,7 +457,8 @@ def diagnosis_html(doc: dict) -> str:
 
 
 def attribution_table(attr: dict) -> pd.DataFrame:
-    names = {"covariate_shift": "covariate shift (production's feature mix)",
+    names = {"covariate_shift": "covariate shift within the reference's support",
+             "out_of_support": "inputs the reference never covered",
              "prior_shift": "prior shift (production's class balance)",
              "unexplained": "unexplained (concept drift, skew, labels, leakage, other model)",
              "measurement": "measurement artefact (biased labelled sample)"}

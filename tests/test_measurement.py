@@ -245,3 +245,36 @@ def test_controls_are_clear(investigated, name):
     """The controls measure the same thing on both sides."""
     f = investigated(name)["checks"]["measurement"]
     assert f["verdict"] == "clear", f["summary"]
+
+
+def test_labels_only_for_flagged_rows_cannot_be_reweighted(tmp_path):
+    """Labels only for rows scored above 0.4: labelled rows are told apart with AUC near 1, most of
+    traffic has no chance of a label, so reweighting is refused and the label-free estimate (with
+    its interval) stands for all rows; measurement ranks first and the label check follows from it."""
+    import pandas as pd
+    import yaml
+
+    from mlinvestigate import checks, load_incident, scenarios
+    from mlinvestigate.diagnosis import explained_by, rank
+
+    spec = scenarios.make("control", tmp_path / "inc", rows=5000)
+    data = yaml.safe_load(spec.read_text())
+    cols = data["columns"]
+    prod = pd.read_parquet(spec.parent / data["production"])
+    prod[cols["target"]] = prod[cols["target"]].astype(float).where(prod[cols["score"]] > 0.4)
+    prod.to_parquet(spec.parent / "flagged.parquet")
+    data["production"] = "flagged.parquet"
+    spec.write_text(yaml.safe_dump(data))
+    inc = load_incident(spec)
+    found = {c: checks.run(c, inc).finding.to_dict() for c in ("measurement", "labels", "prior_shift", "drift")}
+    m = found["measurement"]
+    assert m["verdict"] == "detected" and m["evidence"]["labels_biased"]
+    assert m["evidence"]["labels_correctable"] is False
+    assert m["evidence"]["labelling"]["unsupported_share"] > 0.3
+    assert m["evidence"]["fair_from"] == "confidence_based" and m["evidence"]["fair_production_ci"]
+    assert "cannot be reweighted" in m["summary"] and "fair sample: labelled" not in m["summary"]
+    assert abs(m["evidence"]["fair_production"] - m["evidence"]["reference"]["value"]) < 0.05
+    ranking = rank(found)
+    assert ranking[0] == "measurement", ranking
+    for cid in ranking[1:]:
+        assert explained_by(found).get(cid) == "measurement", (cid, explained_by(found))

@@ -48,6 +48,7 @@ from ..stats.triage_values import as_text, recode, text_codes
 CHECK = "measurement"
 MAX_CLASSES_SHOWN = 20
 MIN_PROPENSITY = 0.01    # weights capped at 100: a row almost never labelled cannot stand for a crowd
+SUPPORT_PROPENSITY = 0.02  # a row this unlikely to be labelled has no labelled twin to stand in for it
 FIT_ROWS = 50_000        # rows the labelled-vs-unlabelled classifier learns from (seeded sample)
 
 
@@ -153,8 +154,16 @@ def labelling_bias(incident, outcome: np.ndarray) -> tuple[dict, pd.DataFrame]:
         w = 1 / np.clip(fit["oof"][y], MIN_PROPENSITY, 1)
         estimate = weighted_mean(o, w)
         lo, hi = bootstrap_ci(lambda o, w: weighted_mean(o, w), o, w, seed=seed)
-        info.update(reweighted=estimate, reweighted_ci=[lo, hi], effective_rows=effective_size(w),
+        ess = effective_size(w)
+        # Reweighting can only stand labelled rows in for traffic that had a chance of being labelled
+        # (positivity). Rows whose labelling propensity is near zero have no labelled twin, and a
+        # few heavily weighted rows carry the estimate when the effective sample collapses.
+        unsupported = float(np.mean(fit["oof"] < SUPPORT_PROPENSITY)) if len(fit["oof"]) else np.nan
+        info.update(reweighted=estimate, reweighted_ci=[lo, hi], effective_rows=ess,
+                    effective_share=ess / max(int(y.sum()), 1), unsupported_share=unsupported,
                     sample_measured=float(np.nanmean(o)) if len(o) else np.nan)
+        info["positivity"] = bool(unsupported <= incident.threshold(CHECK, "unsupported_share")
+                                  and info["effective_share"] >= incident.threshold(CHECK, "effective_share"))
     return info, differences
 
 
@@ -234,13 +243,21 @@ def run(incident, **options) -> Result:
         if biased:
             top = differences.head(2)
             where = ", ".join(f"{r.column}" for r in top.itertuples()) if len(top) else "the inputs"
+            correctable = bool(bias.get("positivity"))
+            evidence["labels_correctable"] = correctable
             shift = "reweighted" in bias and material(bias["reweighted"], prod_h["value"]) and not (
                 bias["reweighted_ci"][0] <= prod_h["value"] <= bias["reweighted_ci"][1])
-            if shift or "reweighted" not in bias:
+            if not correctable or shift:
+                why = ""
+                if "reweighted" in bias and not correctable:
+                    why = (f"; they cannot be reweighted into a fair sample: {bias['unsupported_share']:.0%} of "
+                           f"production rows had almost no chance of a label (propensity below "
+                           f"{SUPPORT_PROPENSITY:.0%}) and the weighted labelled rows are worth "
+                           f"{bias['effective_rows']:,.0f} rows ({bias['effective_share']:.0%} of them)")
                 reasons.append(("biased_labels",
                                 f"the {n_with_label:,} labelled production rows ({coverage:.0%}) are not a fair sample of all "
                                 f"predictions (labelled vs unlabelled rows are told apart with AUC {bias['auc']:.2f}, "
-                                f"mostly by {where})"))
+                                f"mostly by {where}){why}"))
             else:
                 evidence["labelling_note"] = ("labelled rows differ from unlabelled ones, but reweighting them does "
                                               "not change the metric materially")
@@ -265,7 +282,18 @@ def run(incident, **options) -> Result:
         if artefact.get("misleading") and not biased_labels:
             reasons.append(("class_balance", artefact["sentence"]))
 
-    fair_value = fair.get("confidence_based", fair.get("reweighted")) if biased_labels else prod_h["value"]
+    fair_value = prod_h["value"]
+    if biased_labels:
+        # reweighting is only valid where every part of traffic could have been labelled; else the
+        # label-free estimate (calibrated on reference) is the one number for all rows
+        usable = {k: v for k, v in fair.items() if k != "measured"
+                  and (k != "reweighted" or evidence.get("labels_correctable"))}
+        if conf is not None and conf.get("calibrated") and "estimate" in conf:
+            usable.setdefault("confidence_based", conf["estimate"])
+        fair_value = usable.get("confidence_based", usable.get("reweighted"))
+        evidence["fair_from"] = next((k for k in ("confidence_based", "reweighted") if k in usable), None)
+        if evidence["fair_from"] == "confidence_based":
+            evidence["fair_production_ci"] = conf.get("estimate_ci")
     evidence["fair_production"] = fair_value
     evidence["estimates"] = fair
     tables["estimates"] = _estimates_table(ref_h, prod_h, evidence, conf)
@@ -351,8 +379,12 @@ def _finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, m
         text = "; ".join(s for _, s in reasons)
         fair = ""
         if "biased_labels" in kinds and fair_value is not None and np.isfinite(fair_value):
-            fair = (f" Measured on the labelled rows production {metric} is {f(prod_h['value'])}; estimated for all "
-                    f"production rows it is {f(fair_value)}, against {f(ref_h['value'])} offline.")
+            ci = evidence.get("fair_production_ci")
+            how = (" from the score, calibrated on reference" if evidence.get("fair_from") == "confidence_based"
+                   else " by reweighting the labelled rows")
+            interval = f" [{f(ci[0])}, {f(ci[1])}]" if ci else ""
+            fair = (f" Measured on the labelled rows production {metric} is {f(prod_h['value'])}; estimated{how} "
+                    f"for all production rows it is {f(fair_value)}{interval}, against {f(ref_h['value'])} offline.")
         elif "biased_labels" in kinds:
             fair = " No fair estimate could be made; label a random sample of production rows."
         summary = f"The comparison is misleading: {text}.{fair}"
@@ -373,7 +405,8 @@ def _finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, m
                        f"Production has {have}; label more production rows.{est}", [], evidence)
     bias = evidence.get("labelling")
     fairness = (f" (a fair sample: labelled and unlabelled rows look alike, AUC {bias['auc']:.2f})"
-                if bias and np.isfinite(bias["auc"]) else " (every production row has a label)" if coverage == 1 else "")
+                if bias and np.isfinite(bias["auc"]) and not evidence.get("labels_biased")
+                else " (every production row has a label)" if coverage == 1 else "")
     summary = (f"The gap is real: {metric} {f(ref_h['value'])} [{f(ref_h['ci'][0])}, {f(ref_h['ci'][1])}] offline vs "
                f"{f(prod_h['value'])} [{f(prod_h['ci'][0])}, {f(prod_h['ci'][1])}] in production, computed the same way "
                f"on the {n_lab:,} labelled production rows with a prediction{fairness}.")
@@ -409,6 +442,10 @@ def metrics_wide(result) -> pd.DataFrame:
 # the defaults behind the verdict, overridable under thresholds.measurement (docs/thresholds.md)
 THRESHOLDS = {
     "metric_gap": Threshold(0.02, "smallest metric difference that counts as material"),
+    "unsupported_share": Threshold(0.05, "share of production rows with (almost) no chance of a label above which "
+                                         "reweighting the labelled rows cannot correct them (positivity fails)"),
+    "effective_share": Threshold(0.1, "effective sample of the reweighted labelled rows, as a share of them, "
+                                      "below which reweighting cannot correct them"),
     "coverage_bias_auc": Threshold(0.6,
                          "labelled-vs-unlabelled classifier AUC above which labels are a biased sample"),
     "relative_gap": Threshold(0.1, "regression: relative metric (MAE) difference that counts as material"),

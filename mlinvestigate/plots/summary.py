@@ -7,8 +7,9 @@ import pandas as pd
 
 from . import PRODUCTION, REFERENCE, figure
 
-ORDER = ("covariate_shift", "prior_shift", "unexplained", "measurement")
-PART_LABELS = {"covariate_shift": "covariate\nshift", "prior_shift": "prior\nshift",
+ORDER = ("covariate_shift", "out_of_support", "prior_shift", "unexplained", "measurement")
+PART_LABELS = {"covariate_shift": "covariate\nshift", "out_of_support": "inputs\nreference\nnever saw",
+               "prior_shift": "prior\nshift",
                "unexplained": "unexplained\n(concept, skew,\nlabels, …)", "measurement": "measurement\nartefact"}
 LOSS, GAIN = "#e67e22", "#27ae60"
 
@@ -22,7 +23,9 @@ def waterfall(attr: dict, *, ax=None):
     level = attr["reference"]
     bars = [("reference\n(offline)", 0.0, level, REFERENCE, f"{level:.3f}", None)]
     for part in ORDER:
-        p = attr["parts"][part]
+        p = attr["parts"].get(part)
+        if p is None:  # a report written before this part existed
+            continue
         v = p["value"]
         lo, hi = p["ci"]
         err = None if lo is None else (level - v, max(v - lo, 0), max(hi - v, 0))
