@@ -109,7 +109,18 @@ class WhenEvidence:
     priority: int = 90
 
 
-Rule = CoversColumns | Accompanies | WhenSymptomBlamesOnly | WhenEvidence
+@dataclass(frozen=True)
+class WhenSymptomSays:
+    """This check accounts for ``symptom`` when the symptom's own evidence has ``flag`` true (the
+    class-balance move it saw happened at the same inputs, so it follows from a label change)."""
+
+    symptom: str
+    flag: str
+    reason: str
+    priority: int = 5
+
+
+Rule = CoversColumns | Accompanies | WhenSymptomBlamesOnly | WhenEvidence | WhenSymptomSays
 
 
 # --- the contract ------------------------------------------------------------------------------

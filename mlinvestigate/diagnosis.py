@@ -18,6 +18,7 @@ from .contract import (
     CoversColumns,
     WhenEvidence,
     WhenSymptomBlamesOnly,
+    WhenSymptomSays,
     registered,
 )
 
@@ -51,6 +52,8 @@ def _holds(rule, symptom: str, findings: dict[str, dict], explainer: str, contra
     if isinstance(rule, WhenSymptomBlamesOnly):
         blamed = set(map(str, f.get("culprits", [])))
         return rule.symptom == symptom and bool(blamed) and blamed <= rule.culprits
+    if isinstance(rule, WhenSymptomSays):
+        return rule.symptom == symptom and f.get("evidence", {}).get(rule.flag) is True
     if isinstance(rule, WhenEvidence):
         return (symptom in rule.symptoms and bool(findings[explainer].get("evidence", {}).get(rule.flag))
                 and not (rule.unless and f.get("evidence", {}).get(rule.unless)))
@@ -58,19 +61,34 @@ def _holds(rule, symptom: str, findings: dict[str, dict], explainer: str, contra
 
 
 def explained_by(findings: dict[str, dict]) -> dict[str, str]:
-    """Detected check → the detected check that accounts for it (only when it does so fully)."""
+    """Detected check → the detected check that accounts for it (only when it does so fully).
+
+    Every rule that holds is a candidate; the strongest rules (lowest priority number, column
+    coverage first) are applied first, and a rule that would make two checks explain each other,
+    directly or through a chain, is passed over.
+    """
     contracts = registered()
     detected = {c for c, f in findings.items() if f.get("verdict") == "detected" and c in contracts}
-    out: dict[str, str] = {}
     order = [c for c in contracts if c in detected]
+    candidates = []
     for symptom in order:
         by = _covered(symptom, findings, detected, contracts)
-        if by is None:
-            rules = sorted(((rule.priority, cid, rule) for cid in order if cid != symptom
-                            for rule in contracts[cid].explains if not isinstance(rule, CoversColumns)),
-                           key=lambda t: (t[0], order.index(t[1])))
-            by = next((cid for _, cid, rule in rules if _holds(rule, symptom, findings, cid, contracts)), None)
-        if by is not None and out.get(by) != symptom:  # never two checks explaining each other
+        if by is not None:
+            candidates.append((-1, order.index(symptom), 0, symptom, by))
+        for explainer in order:
+            if explainer == symptom:
+                continue
+            for rule in contracts[explainer].explains:
+                if not isinstance(rule, CoversColumns) and _holds(rule, symptom, findings, explainer, contracts):
+                    candidates.append((rule.priority, order.index(symptom), order.index(explainer), symptom, explainer))
+    out: dict[str, str] = {}
+    for *_, symptom, by in sorted(candidates):
+        if symptom in out:
+            continue
+        root = by
+        while root in out and root != symptom:
+            root = out[root]
+        if root != symptom:
             out[symptom] = by
     return out
 

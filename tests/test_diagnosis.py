@@ -70,3 +70,17 @@ def test_prior_shift_explains_moderate_drift_only():
     assert rank(found) == ["prior_shift", "drift"]
     found["drift"]["severity"] = "critical"
     assert explained_by(found) == {}
+
+
+def test_class_shares_that_moved_at_the_same_inputs_follow_from_the_labels():
+    """A prior-shift finding whose own evidence says the move happened at the same inputs is
+    ranked after the label-definition finding that causes it."""
+    findings = {
+        "labels": {"verdict": "detected", "severity": "warning", "strength": 0.4, "culprits": ["definition"]},
+        "prior_shift": {"verdict": "detected", "severity": "critical", "strength": 0.9,
+                        "evidence": {"follows_from_labels": True}},
+    }
+    assert explained_by(findings) == {"prior_shift": "labels"}
+    assert rank(findings) == ["labels", "prior_shift"]
+    findings["prior_shift"]["evidence"]["follows_from_labels"] = False
+    assert rank(findings) == ["prior_shift", "labels"]
