@@ -167,9 +167,10 @@ def demo(out: Path, scenario: str, jobs: int) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("monitoring"), show_default=True,
               help="Folder that keeps the history, alerts.json and the trend page (in <out>/<name>/).")
 @click.option("--investigate", is_flag=True, help="Run the full investigation of each new alert's window.")
+@click.option("--no-page", is_flag=True, help="Skip the trend page (history and alerts.json only; faster).")
 @click.option("--trust-model", is_flag=True,
               help="Load the model file even if its sha256 does not match the spec (pickles run code).")
-def monitor(spec: Path, window: str | None, since: str | None, out: Path, investigate: bool,
+def monitor(spec: Path, window: str | None, since: str | None, out: Path, investigate: bool, no_page: bool,
             trust_model: bool) -> None:
     """Monitor SPEC's production window by window; exit 3 when an alert is new."""
     from .monitoring import monitor as run_monitor
@@ -177,7 +178,7 @@ def monitor(spec: Path, window: str | None, since: str | None, out: Path, invest
     spec, out = _absolute(spec), _output_folder(out)
     try:
         result = run_monitor(spec, out=out, window=window, since=since, investigate=investigate,
-                             trust_model=trust_model, progress=_progress)
+                             trust_model=trust_model, page=not no_page, progress=_progress)
     except InvestigationError as exc:
         _fail(exc)
     if result.changed:

@@ -199,34 +199,44 @@ def firing(cross: pd.DataFrame, s: Settings) -> pd.DataFrame:
     return pd.concat(parts).sort_values(["window_start", "rule", "subject"], ignore_index=True)
 
 
-def episodes(fired: pd.DataFrame, window_labels: dict, latest) -> list[dict]:
-    """One alert per run of consecutive firing windows of a rule and subject (per severity)."""
-    alerts = []
+def episodes(fired: pd.DataFrame, window_labels: dict, latest, settings: Settings) -> list[dict]:
+    """One alert per episode of a rule and subject: firing windows with fewer than the rule's
+    persistence span (``windows``) of quiet windows between them. Its severity is the highest
+    level it reached; it is identified by rule, subject and first window."""
+    alerts: list[dict] = []
     if fired.empty:
         return alerts
     order = {w: i for i, w in enumerate(sorted(fired["window_start"].unique()))}
     for (rule, subject), g in fired.groupby(["rule", "subject"], sort=True):
-        g = g.sort_values("window_start")
-        for level in (2, 1):
-            on = g[g["fired"] >= level] if level == 2 else g[g["fired"] == 1]
-            if on.empty:
-                continue
-            pos = on["window_start"].map(order).to_numpy()
-            breaks = np.flatnonzero(np.diff(pos) > 1) + 1
-            for run in np.split(np.arange(len(on)), breaks):
-                ep = on.iloc[run]
-                last = ep.iloc[-1]
-                first_w = window_labels[ep["window_start"].iloc[0]]
-                alerts.append({
-                    "id": f"{rule}:{subject}:{'critical' if level == 2 else 'warning'}:{first_w}",
-                    "rule": rule, "layer": RULES[rule][0], "subject": str(subject),
-                    "severity": "critical" if level == 2 else "warning",
-                    "first_window": first_w, "last_window": window_labels[last["window_start"]],
-                    "windows": int(len(ep)), "active": bool(last["window_start"] == latest),
-                    "value": _f(last["value"]), "bar": _f(last["bar"]), "estimated": bool(ep["estimated"].any()),
-                    "summary": _sentence(rule, subject, ep, level, window_labels)})
+        on = g[g["fired"] > 0].sort_values("window_start")
+        if on.empty:
+            continue
+        pos = on["window_start"].map(order).to_numpy()
+        breaks = np.flatnonzero(np.diff(pos) > settings.rules[rule]["windows"]) + 1
+        for run in np.split(np.arange(len(on)), breaks):
+            ep = on.iloc[run]
+            last = ep.iloc[-1]
+            level = int(ep["fired"].max())
+            first_w = window_labels[ep["window_start"].iloc[0]]
+            alerts.append({
+                "id": f"{rule}:{subject}:{first_w}", "rule": rule, "layer": RULES[rule][0],
+                "subject": str(subject), "severity": "critical" if level == 2 else "warning",
+                "first_window": first_w, "last_window": window_labels[last["window_start"]],
+                "windows": int(len(ep)), "active": bool(last["window_start"] == latest),
+                "value": _f(last["value"]), "bar": _f(last["bar"]), "estimated": bool(last["estimated"]),
+                "summary": _sentence(rule, subject, ep, level, window_labels)})
     alerts.sort(key=lambda a: (not a["active"], a["severity"] != "critical", a["first_window"], a["id"]))
     return alerts
+
+
+def mark_new(found: list[dict], previous: list[dict]) -> None:
+    """``new``: not in the previous run's alerts, or escalated from warning to critical since."""
+    known = {a["id"]: a for a in previous}
+    for a in found:
+        before = known.get(a["id"])
+        a["new"] = before is None or (before.get("severity") == "warning" and a["severity"] == "critical")
+        if before is not None and before.get("investigation"):
+            a["investigation"] = before["investigation"]
 
 
 def _f(v) -> float | None:
@@ -243,8 +253,8 @@ def _sentence(rule: str, subject, ep: pd.DataFrame, level: int, labels: dict) ->
     text = {
         "metric_drop": f"Headline metric {number(v)}{est} against {number(bar)} in the trailing windows",
         "offline_gap": f"Headline metric {number(v)}{est} against {number(bar)} offline",
-        "feature_psi": f"Feature {subject!r} drifted: PSI {number(v)} "
-                       f"({'above ' + number(bar) if level == 2 else 'warning level'})",
+        "feature_psi": f"Feature {subject!r} drifted: PSI {number(v)} in the latest firing window "
+                       f"({'critical above ' + number(bar) if level == 2 else 'warning level'})",
         "missing_rate": f"Feature {subject!r} missing in {percent(v)} of rows (allowed rise {percent(bar)})",
         "volume_change": f"{number(v)} rows against {number(round(bar))} expected",
         "error_rate": f"{percent(v)} of requests failed (bar {percent(bar)})",

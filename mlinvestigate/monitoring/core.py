@@ -118,13 +118,8 @@ def monitor(spec: str | Path, *, out: str | Path = "monitoring", window: str | N
         labels = {s: win.label(s, w) for s in windows["window_start"]} if len(windows) else {}
         fired = al.firing(al.crossings(windows, feats, settings), settings)
         latest = windows["window_start"].iloc[-1] if len(windows) else None
-        found = al.episodes(fired, labels, latest)
-        before = _read(folder / "alerts.json")
-        known = {a["id"]: a for a in before.get("alerts", [])}
-        for a in found:
-            a["new"] = a["id"] not in known
-            if not a["new"] and known[a["id"]].get("investigation"):
-                a["investigation"] = known[a["id"]]["investigation"]
+        found = al.episodes(fired, labels, latest, settings)
+        al.mark_new(found, _read(folder / "alerts.json").get("alerts", []))
         result.alerts = found
         result.new = [a["id"] for a in found if a["new"]]
         result.triggers = triggers.evaluate(incident, windows, found, higher_is_better=base.higher_is_better)
