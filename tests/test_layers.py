@@ -17,7 +17,7 @@ LAYERS = [
     {"contract", "thresholds", "spec", "data", "model", "findings", "metrics"},
     {"checks"},
     {"plots", "widgets", "diagnosis", "attribution", "document", "summary", "export", "lab", "scenarios"},
-    {"runner"},
+    {"runner", "monitoring"},  # monitoring runs investigations
     {"cli", "__main__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}

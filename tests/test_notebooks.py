@@ -16,7 +16,8 @@ PARAMETERS = {"spec", "out", "data", "trust_model", "interactive"}
 
 
 def test_every_check_has_a_notebook():
-    assert {p.stem for p in NOTEBOOKS.glob("*.ipynb")} == set(CHECK_IDS) | {"summary"}
+    # plus the summary page and the monitoring trend page (`mlinvestigate monitor`)
+    assert {p.stem for p in NOTEBOOKS.glob("*.ipynb")} == set(CHECK_IDS) | {"summary", "monitor"}
 
 
 @pytest.mark.parametrize("path", sorted(NOTEBOOKS.glob("*.ipynb")), ids=lambda p: p.stem)
