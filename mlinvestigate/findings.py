@@ -82,6 +82,20 @@ class Finding:
         return cls(check=check, **d)
 
 
+def load_shared(data: str | Path | None) -> dict[str, dict[str, Any]]:
+    """Check id → the objects it shared in this run's cache ``data`` (empty outside a run)."""
+    import pickle
+
+    folder = Path(data) / "shared" if data else None
+    if folder is None or not folder.is_dir():
+        return {}
+    out = {}
+    for path in sorted(folder.glob("*.pkl")):
+        with open(path, "rb") as fh:
+            out[path.stem] = pickle.load(fh)  # written by this run's own kernels (Result.save)
+    return out
+
+
 def skipped(check: str, summary: str, **evidence: Any) -> Finding:
     """A finding for a check whose inputs are absent; ``summary`` says what to provide."""
     return Finding(check, "skipped", "info", summary, evidence=evidence)
@@ -98,11 +112,16 @@ class Result:
         Named evidence tables, the first one being the main table of the page.
     data : dict
         Anything else plot helpers need (arrays, fitted objects); never serialised.
+    shared : dict
+        Fitted objects other pages of the same run reuse instead of fitting again (the drift
+        check's domain classifier, for the summary's gap attribution); kept in the run's private
+        cache, never in the report.
     """
 
     finding: Finding
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict)
 
     def to_df(self, name: str | None = None) -> pd.DataFrame:
         """The main evidence table, or the one called ``name``."""
@@ -110,8 +129,17 @@ class Result:
             return pd.DataFrame()
         return self.tables[name] if name else next(iter(self.tables.values()))
 
-    def save(self, out: str | Path | None) -> Path | None:
-        """Write the finding to ``<out>/findings/<check>.json`` (no-op when ``out`` is empty)."""
+    def save(self, out: str | Path | None, data: str | Path | None = None) -> Path | None:
+        """Write the finding to ``<out>/findings/<check>.json`` (no-op when ``out`` is empty), and
+        ``shared`` into the run's cache ``data`` for the other pages of the run."""
+        if data and self.shared:
+            import pickle
+
+            folder = Path(data) / "shared"
+            folder.mkdir(parents=True, exist_ok=True)
+            # the run's own objects in its private temporary cache, read back only by that run
+            with open(folder / f"{self.finding.check}.pkl", "wb") as fh:
+                pickle.dump(self.shared, fh, protocol=pickle.HIGHEST_PROTOCOL)
         if not out:
             return None
         folder = Path(out) / "findings"

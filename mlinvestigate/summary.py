@@ -165,16 +165,20 @@ def _fair_production(doc: dict) -> float | None:
     return float(v) if isinstance(v, (int, float)) else None
 
 
-def attribution(incident, doc: dict, *, seed: int = 0) -> dict | None:
+def attribution(incident, doc: dict, *, seed: int = 0, shared: dict | None = None) -> dict | None:
     """The gap split into covariate shift, prior shift, measurement and unexplained parts."""
     metric = doc["metric"]
     if metric.get("production") is None or metric.get("reference") is None:
         return None
-    from .stats.domain import density_ratios, fit_domain_classifier
+    from .stats.domain import density_ratios
 
     outcome = row_outcome(incident, incident.reference)
-    domain = fit_domain_classifier(incident.reference, incident.production, incident.features,
-                                   categorical=incident.categorical_features, seed=seed, importance=False)
+    domain = (shared or {}).get("drift", {}).get("domain")
+    if domain is None or set(domain.features) | set(domain.excluded) != set(incident.features):
+        # no drift page in this run (or it saw other features): fit the same classifier here
+        from .checks.drift import domain_classifier
+
+        domain = domain_classifier(incident, importance=False)
     weights = density_ratios(domain, incident.reference)
     if not np.isfinite(weights).all():
         weights = None
@@ -327,12 +331,13 @@ def checklist(doc: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["area", "item", "status", "evidence", "page"])
 
 
-def build(incident, doc: dict, *, seed: int = 0) -> Summary:
-    """The summary of one run from its ``findings.json`` document."""
+def build(incident, doc: dict, *, seed: int = 0, shared: dict | None = None) -> Summary:
+    """The summary of one run from its ``findings.json`` document (``shared``: the objects the
+    run's checks shared, see :func:`mlinvestigate.findings.load_shared`)."""
     headline, ruled_out, undecided = diagnose(doc, min_gap=incident.threshold("measurement", "metric_gap"))
     notes = []
     try:
-        attr = attribution(incident, doc, seed=seed)
+        attr = attribution(incident, doc, seed=seed, shared=shared)
     except Exception as exc:  # noqa: BLE001 - the page says why instead of losing the summary
         attr, notes = None, [f"gap attribution could not be computed: {exc}"]
     routing = routing_curve(incident)

@@ -56,3 +56,9 @@ def test_attribution_says_when_production_leaves_reference_coverage(investigated
     assert attr["production_outside_reference"] > 0.1
     assert any("look like no reference row" in note for note in attr["reliability"])
     assert investigated("control")["attribution"]["production_outside_reference"] < 0.01
+
+
+def test_summary_reuses_the_drift_pages_domain_classifier(investigated):
+    """The domain classifier is fitted once per run: the attribution reads the drift page's."""
+    doc = investigated("drift")
+    assert doc["attribution"]["domain_auc"] == doc["checks"]["drift"]["evidence"]["domain_classifier"]["auc"]

@@ -112,12 +112,32 @@ def column_drift(ref: pd.Series, prod: pd.Series, kind: str, *, min_share: float
     return sd.categorical_drift(r, p, cats, min_share=min_share)
 
 
+def aggregate_drift(agg, *, min_share: float, ks_error: float = 0.0) -> sd.Drift:
+    """The drift statistics of one column from an engine's full-data aggregates
+    (:class:`mlinvestigate.engine.aggregates.ColumnAggregate`)."""
+    if agg.kind in ("numeric", "datetime"):
+        d = sd.numeric_drift_binned(agg.grid, agg.counts[0], agg.counts[1], agg.quantiles[0], agg.quantiles[1],
+                                    missing_reference=agg.missing[0], missing_production=agg.missing[1],
+                                    datetime=agg.kind == "datetime", ks_error=ks_error)
+        d.infinite_reference, d.infinite_production = agg.infinite
+        return d
+    return sd.categorical_drift_counts(agg.counts[0], agg.counts[1], agg.labels, missing_reference=agg.missing[0],
+                                       missing_production=agg.missing[1], min_share=min_share)
+
+
 def univariate(reference: pd.DataFrame, production: pd.DataFrame, kinds: dict[str, str], *,
-               min_share: float, workers: int | None = None) -> dict[str, sd.Drift]:
-    """:func:`column_drift` for every column of ``kinds``, in threads (sorting releases the GIL)."""
+               min_share: float, workers: int | None = None, aggregates=None) -> dict[str, sd.Drift]:
+    """:func:`column_drift` for every column of ``kinds``, in threads (sorting releases the GIL).
+
+    With an engine's ``aggregates`` (``incident.aggregates``), the columns they cover are computed
+    from them (every row, not the in-memory sample).
+    """
     workers = workers or min(4, os.cpu_count() or 1)
+    exact = aggregates.columns if aggregates is not None else {}
 
     def one(name: str) -> sd.Drift:
+        if name in exact:
+            return aggregate_drift(exact[name], min_share=min_share, ks_error=aggregates.ks_error)
         return column_drift(reference[name], production[name], kinds[name], min_share=min_share)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -449,9 +469,11 @@ def run(incident, *, domain: bool = True) -> Result:
     # time in compiled code that releases the GIL, so they share the cores.
     with ThreadPoolExecutor(max_workers=1) as pool:
         fitting = pool.submit(domain_classifier, incident) if domain else None
-        stats = univariate(incident.reference, incident.production, types, min_share=th["min_category_share"])
+        aggregates = getattr(incident, "aggregates", None)
+        stats = univariate(incident.reference, incident.production, types, min_share=th["min_category_share"],
+                           aggregates=aggregates)
         out_stats = univariate(incident.reference, incident.production, outputs,
-                               min_share=th["min_category_share"]) if outputs else {}
+                               min_share=th["min_category_share"], aggregates=aggregates) if outputs else {}
         dc = fitting.result() if fitting is not None else None
     table = features_table(stats, types, th)
     out_table = features_table(out_stats, outputs, th).rename(columns={"feature": "output"})
@@ -481,7 +503,8 @@ def run(incident, *, domain: bool = True) -> Result:
               "identifier_like": ids}
     return Result(finding, tables=tables,
                   data={"stats": stats, "output_stats": out_stats, "domain": dc, "time": time_info,
-                        "thresholds": th, "types": types, "notes": notes})
+                        "thresholds": th, "types": types, "notes": notes},
+                  shared={"domain": dc} if dc is not None else {})
 
 
 def _domain_evidence(dc: DomainClassifier | None, th: dict) -> dict:
@@ -499,9 +522,16 @@ def _domain_evidence(dc: DomainClassifier | None, th: dict) -> dict:
             "top_features": list(dc.importance["feature"][:5]), "excluded": dc.excluded}
 
 
+def _rows(incident) -> tuple[int, int]:
+    """Rows of each side in the data (all of them, also when an engine keeps a sample in memory)."""
+    rows = getattr(incident, "rows", None) or {"reference": len(incident.reference),
+                                               "production": len(incident.production)}
+    return rows["reference"], rows["production"]
+
+
 def _too_small(table: pd.DataFrame, incident, th: dict) -> bool:
     """Could chance alone reach the PSI warning level at these sample sizes?"""
-    n_ref, n_prod = len(incident.reference), len(incident.production)
+    n_ref, n_prod = _rows(incident)
     return sd.psi_null_quantile(sd.BINS, n_ref, n_prod) > th["psi_warning"] or table["p_value"].isna().all()
 
 
@@ -552,9 +582,10 @@ def _summary(verdict, table, dom, out_table, time_info, culprits, incident, th) 
     if verdict == "inconclusive":
         if table["p_value"].isna().all():
             return "No feature has values on both sides, so drift cannot be assessed."
-        noise = sd.psi_null_quantile(sd.BINS, len(incident.reference), len(incident.production))
-        return (f"Too few rows to rule out drift: with {len(incident.reference)} reference and "
-                f"{len(incident.production)} production rows, chance alone gives PSI up to {_fmt(noise)} "
+        n_ref, n_prod = _rows(incident)
+        noise = sd.psi_null_quantile(sd.BINS, n_ref, n_prod)
+        return (f"Too few rows to rule out drift: with {n_ref} reference and "
+                f"{n_prod} production rows, chance alone gives PSI up to {_fmt(noise)} "
                 f"(the warning level is {th['psi_warning']}), and no feature moved clearly beyond that.")
     top = table.iloc[0]
     level = (f"below the {th['psi_warning']} warning level" if top.psi <= th["psi_warning"]
@@ -605,9 +636,10 @@ def _evidence(table, out_table, dom, time_info, th, incident, culprits) -> dict:
                                                 "production": r["missing_production"]}
                                  for _, r in missing.iterrows()},
         "over_time": time_info,
-        "reference_rows": len(incident.reference),
-        "production_rows": len(incident.production),
-        "psi_noise_95": sd.psi_null_quantile(sd.BINS, len(incident.reference), len(incident.production)),
+        "reference_rows": _rows(incident)[0],
+        "production_rows": _rows(incident)[1],
+        "psi_noise_95": sd.psi_null_quantile(sd.BINS, *_rows(incident)),
+        "engine": getattr(incident, "engine", "pandas"),
         "thresholds": th,
         "culprit_source": ("univariate" if len(drifted) else "domain classifier") if culprits else None,
     }
@@ -615,7 +647,7 @@ def _evidence(table, out_table, dom, time_info, th, incident, culprits) -> dict:
 
 def _notes(table, out_table, dom, dc, time_info, th, incident) -> dict[str, str]:
     """Plain sentences for the page, with the numbers of this run."""
-    n_ref, n_prod = len(incident.reference), len(incident.production)
+    n_ref, n_prod = _rows(incident)
     method = (
         f"Each feature is compared on its own: PSI on {sd.BINS} reference-quantile bins (stable below "
         f"{th['psi_warning']}, critical above {th['psi_critical']}), the KS test and the Wasserstein "
@@ -650,7 +682,16 @@ def _notes(table, out_table, dom, dc, time_info, th, incident) -> dict[str, str]
         if pattern:
             time += " " + _PATTERN_TEXT[pattern].format(feature=time_info["feature"],
                                                         since=(time_info.get("since") or "")[:10])
-    sampling = ("Univariate statistics use every row. ")
+    aggregates = getattr(incident, "aggregates", None)
+    sampling = getattr(incident, "engine_note", "") + " "
+    if aggregates is not None:
+        sampling += (f"Univariate statistics use every row, aggregated by {aggregates.engine}: PSI, "
+                     "chi-square and Jensen–Shannon exactly, KS from both sides' CDFs at their 1,000 "
+                     f"quantiles (at most {aggregates.ks_error:.4f} below the exact value), the Wasserstein "
+                     "distance from the quantile functions (approximate; it does not decide). The time view "
+                     f"uses the seeded sample of {len(incident.production):,} production rows. ")
+    else:
+        sampling += "Univariate statistics use every row. "
     sampling += (f"The domain classifier uses a seeded random sample of {dom['rows_per_side']:,} rows per side "
                  f"(seed {int(incident.threshold('general', 'seed'))})."
                  if dom.get("fitted") else "No sampling was needed.")
