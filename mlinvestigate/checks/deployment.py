@@ -249,7 +249,7 @@ def _model_evidence(incident, has_versions: bool):
     return info, (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame())
 
 
-def run(incident, **options) -> Result:
+def run(incident) -> Result:
     """Which model versions served production, and does the model file reproduce their predictions?"""
     col = incident.columns.model_version
     has_versions = bool(col) and col in incident.production.columns

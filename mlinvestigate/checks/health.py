@@ -255,7 +255,7 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
     return table, signals
 
 
-def run(incident, **options) -> Result:
+def run(incident) -> Result:
     """Check serving health: statuses, volume, latency, missing predictions and input quality."""
     th = {k: incident.threshold(CHECK, k) for k in ("error_rate", "timeout_rate", "missing_increase",
                                                      "volume_drop", "out_of_range", "unseen_categories",

@@ -193,7 +193,7 @@ def confidence_estimate(incident) -> dict | None:
 
 
 # --- the check ----------------------------------------------------------------------------------
-def run(incident, **options) -> Result:
+def run(incident) -> Result:
     """Recompute the metrics on both sides and look for ways the comparison misleads."""
     metric = headline_name(incident)
     higher_better = incident.is_classification

@@ -197,7 +197,7 @@ def _week_table(incident, out_prod, seed) -> tuple[pd.DataFrame, np.ndarray | No
     return table, codes, labels
 
 
-def run(incident, **options) -> Result:
+def run(incident) -> Result:
     """Break the headline metric down by segment and find the segments that fail."""
     columns = list(incident.columns.segments)
     if not columns:
