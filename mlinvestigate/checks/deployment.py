@@ -423,7 +423,8 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Deployment", question="Is the right model serving?", stage="triage", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
+    title="Deployment", question="Is the right model serving?", stage="triage", module=__name__,
     culprit=lambda text: Culprit("version", value=text),
     explains=(WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=30,
                                     reason="another model serving changes how often a score is right"),),

@@ -764,7 +764,8 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Data drift", question="Do production inputs look like the ones the model was validated on?",
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
+    title="Data drift", question="Do production inputs look like the ones the model was validated on?",
     stage="cause", module=__name__,
     explains=(CoversColumns("health", symptom_kinds=("out_of_range", "unseen"),
                             reason="values out of the reference range or unseen categories are the drift itself"),

@@ -439,7 +439,8 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Serving health", question="Is serving healthy?", stage="triage", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
+    title="Serving health", question="Is serving healthy?", stage="triage", module=__name__,
     culprit=_culprit,
     explains=(CoversColumns("drift", own_kinds=("missing",),
                             reason="a feature that went missing in serving changes its distribution"),),

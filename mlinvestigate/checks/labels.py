@@ -839,7 +839,8 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Label quality", question="Are labels as clean and as defined as offline?", stage="cause",
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
+    title="Label quality", question="Are labels as clean and as defined as offline?", stage="cause",
     module=__name__, culprit=_culprit, actions=_actions,
     explains=(WhenSymptomSays("prior_shift", flag="follows_from_labels",
                               reason="class shares moved at the same inputs and scores: the labels changed, "

@@ -563,7 +563,8 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Data leakage", question="Did a feature learn from the future?", stage="cause",
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
+    title="Data leakage", question="Did a feature learn from the future?", stage="cause",
     module=__name__,
     explains=(CoversColumns("drift", reason="a leaking feature is not available the same way in production"),
               CoversColumns("health", symptom_kinds=("out_of_range", "unseen"),

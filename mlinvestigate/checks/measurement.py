@@ -486,7 +486,8 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Measurement", question="Is the gap real?", stage="triage", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
+    title="Measurement", question="Is the gap real?", stage="triage", module=__name__,
     explains=(WhenEvidence(("segments", "labels", "prior_shift", "leakage"), flag="labels_biased",
                            unless="estimated",
                            reason="their verdicts rest on labelled production rows, which are a biased sample"),),

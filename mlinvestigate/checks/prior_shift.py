@@ -731,7 +731,8 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Prior (class balance) shift", question="Did the class balance change?", stage="cause", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
+    title="Prior (class balance) shift", question="Did the class balance change?", stage="cause", module=__name__,
     culprit=_culprit,
     explains=(Accompanies("drift", max_severity="warning",
                           reason="a class-balance change moves the features that separate the classes"),

@@ -472,7 +472,8 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Segments", question="Where does it fail?", stage="triage", module=__name__,
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
+    title="Segments", question="Where does it fail?", stage="triage", module=__name__,
     culprit=segment_culprit,
     explains=(CoversColumns("drift", own_kinds=("segment",),
                             reason="a failing segment that grew changes its column's mix"),

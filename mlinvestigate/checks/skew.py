@@ -500,7 +500,8 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 CONTRACT = register(CheckContract(
-    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES, title="Training-serving skew", question="Are features computed the same way offline and live?",
+    id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
+    title="Training-serving skew", question="Are features computed the same way offline and live?",
     stage="cause", module=__name__,
     requires=(Requirement(lambda incident: incident.offline is not None,
                           "Provide serving.offline: production rows (by columns.id) with their features "
