@@ -166,16 +166,31 @@ def test_cli_control_then_drift_then_rerun(made, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "control" / "alerts.json").read_text())["alerts"] == []
 
-    proc = run_cli("monitor", made("drift").relative_to(made("drift").parent.parent), "--out", "monitoring",
-                   cwd=made("drift").parent.parent)
+    here = made("drift").parent.parent  # relative paths are read from the current directory
+    proc = run_cli("monitor", made("drift").relative_to(here), "--out", "monitoring", "--no-page", cwd=here)
     assert proc.returncode == 3, proc.stderr
-    folder = made("drift").parent.parent / "monitoring" / "drift"
+    folder = here / "monitoring" / "drift"
     doc = json.loads((folder / "alerts.json").read_text())
     assert {"amount", "distance_km"} <= {a["subject"] for a in doc["alerts"] if a["rule"] == "feature_psi"}
-    assert doc["new"]
-    page = (folder / "index.html").read_text()
-    assert "<script" not in page and "data:image/png;base64" in page and "distance_km" in page
+    assert doc["new"] and "NEW critical: feature_psi amount" in proc.stdout
 
-    proc = run_cli("monitor", made("drift"), "--out", folder.parent)
+    proc = run_cli("monitor", made("drift"), "--out", folder.parent, "--no-page")
     assert proc.returncode == 0, proc.stderr
     assert "0 new" in proc.stdout and "nothing new" in proc.stderr
+
+
+@pytest.mark.e2e
+def test_trend_page_is_self_contained_and_escapes_data(made, tmp_path):
+    spec = _copy(made("drift"), tmp_path)
+    odd = "amount<script>alert(1)</script>"
+    for name in ("reference.parquet", "production.parquet"):
+        df = pd.read_parquet(spec.parent / name)
+        df.rename(columns={"amount": odd}).to_parquet(spec.parent / name, index=False)
+    data = yaml.safe_load(spec.read_text())
+    data["columns"]["features"] = [odd if f == "amount" else f for f in data["columns"]["features"]]
+    spec.write_text(yaml.safe_dump(data))
+    result = monitoring.monitor(spec, out=tmp_path / "out", page=True)
+    page = result.page.read_text()
+    assert "<script" not in page.lower() and "amount&lt;script&gt;" in page
+    assert page.count("data:image/png;base64") >= 5 and "http://" not in page.replace("http://www.w3.org", "")
+    assert "Retraining triggers" in page and "feature_psi" in page
