@@ -122,7 +122,7 @@ class Monitoring(_Strict):
     error_cost: float | str | None = None                   # cost of one error, or a column holding it per row
     low_confidence: float = Field(default=0.6, gt=0, le=1)  # top-class probability below this is low confidence
     min_labels: int = Field(default=30, ge=1)               # fewer labelled rows in a window: use the estimate
-    baseline_windows: int = Field(default=7, ge=1)          # trailing windows behind the volume median
+    baseline_windows: int = Field(default=7, ge=1)          # trailing windows behind the volume and metric medians
     windows: int = Field(default=3, ge=1)                   # persistence of every rule: `firing` of the last
     firing: int = Field(default=2, ge=1)                    # `windows` windows (a rule may override both)
     alerts: AlertRules = Field(default_factory=AlertRules)
