@@ -77,6 +77,16 @@ def test_drift_alerts_name_the_drifted_features_and_rerun_is_idempotent(made, tm
     assert sorted((first.folder / "history" / "1d").glob("*.parquet")) == files
 
 
+def test_since_and_window_length(made, tmp_path):
+    later = monitoring.monitor(made("control"), out=tmp_path, since="2026-11-01", page=False)
+    assert later.computed[0] == "2026-11-01" and len(later.computed) == 8 and later.alerts == []
+    weekly = monitoring.monitor(made("control"), out=tmp_path, window="1w", page=False)
+    assert weekly.computed == ["2026-10-12", "2026-10-19", "2026-10-26", "2026-11-02"]  # Mondays
+    state = monitoring.load(weekly.folder, "1w")
+    assert not state.windows["partial"].any()
+    assert state.windows["rows"].sum() == ROWS
+
+
 def test_late_labels_change_only_their_windows(made, tmp_path):
     spec = _copy(made("control"), tmp_path)
     prod_path = spec.parent / "production.parquet"

@@ -189,8 +189,11 @@ def window_spec(incident, rows: pd.DataFrame, folder: Path, name: str) -> Path:
     raw = yaml.safe_load(Path(spec.source).read_text(encoding="utf-8"))
     folder.mkdir(parents=True, exist_ok=True)
     rows.to_parquet(folder / "production.parquet", index=False)
-    raw.update(name=name, production="production.parquet", reference=str(spec.reference),
-               title=f"{spec.display_title} — window {name}")
+    raw.update(name=name, production="production.parquet", title=f"{spec.display_title} — window {name}")
+    if isinstance(spec.reference, Path):
+        raw["reference"] = str(spec.reference)
+    elif isinstance(raw.get("reference"), dict) and raw["reference"].get("duckdb"):  # a database table
+        raw["reference"]["duckdb"] = str((Path(spec.source).parent / raw["reference"]["duckdb"]).resolve())
     if spec.serving.offline is not None:
         raw.setdefault("serving", {})["offline"] = str(spec.serving.offline)
     if spec.model.path is not None:
