@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import engine as _engines
 from . import thresholds as _thresholds
 from .display import listing, number, percent, scalar, text
 from .errors import DataError
@@ -258,6 +259,18 @@ class Incident:
     trust_model: bool = False
     identifier_like: list[str] = field(default_factory=list)
     duplicate_ids: dict[str, int] = field(default_factory=dict)
+    # the engine that read the sources (mlinvestigate.engine) and, for duckdb/spark, the exact
+    # full-data aggregates; the frames above are then seeded samples of each side
+    engine: str = "pandas"
+    engine_note: str = ""
+    aggregates: Any = None
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows of each side in the source data (more than the frames hold when they are samples)."""
+        if self.aggregates is not None:
+            return dict(self.aggregates.rows)
+        return {"reference": len(self.reference), "production": len(self.production)}
 
     # --- column roles -------------------------------------------------------------------------
     @property
@@ -322,8 +335,11 @@ class Incident:
             "positive_label": _jsonable(self.positive_label), "warnings": self.warnings,
             "inputs": self.inputs, "missing_in_production": self.missing_in_production,
             "identifier_like": self.identifier_like, "duplicate_ids": self.duplicate_ids,
+            "engine": self.engine, "engine_note": self.engine_note,
         }
         (folder / "incident.json").write_text(json.dumps(meta, indent=1))
+        if self.aggregates is not None:
+            (folder / "aggregates.json").write_text(json.dumps(self.aggregates.to_json()))
         return folder
 
 
@@ -362,6 +378,9 @@ def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None =
             _CACHED[key] = _from_cache(spec, Path(cache), trust_model)
         return _CACHED[key]
 
+    choice = _engines.choose(spec)
+    if choice.engine != "pandas":
+        return _load_with_engine(spec, choice, trust_model)
     inputs = []
     frames = {}
     for role, path in (("reference", spec.reference), ("production", spec.production),
@@ -376,8 +395,71 @@ def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None =
     if spec.model.path is not None:
         inputs.append({"role": "model", "path": str(spec.model.path),
                        "sha256": sha256_of(spec.model.path), "rows": None})
-    return _build(spec, frames["reference"], frames["production"], frames.get("serving.offline"),
-                  inputs, trust_model)
+    incident = _build(spec, frames["reference"], frames["production"], frames.get("serving.offline"),
+                      inputs, trust_model)
+    incident.engine_note = choice.describe(spec.sample_rows)
+    return incident
+
+
+def aggregate_columns(incident: Incident) -> dict[str, str]:
+    """The columns whose full-data aggregates an engine computes: every feature, the score and the
+    prediction (numeric, datetime or categorical, as the drift check compares them)."""
+    out = {f: ("categorical" if t in ("categorical", "boolean") else t)
+           for f, t in incident.feature_types.items()}
+    for col in (incident.score, incident.prediction):
+        if col and col in incident.reference.columns and col in incident.production.columns:
+            out[col] = "numeric" if (col == incident.score or not incident.is_classification) else "categorical"
+    return out
+
+
+def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool) -> Incident:
+    """Sample each side through DuckDB or Spark, type the sample, aggregate every row in place."""
+    from .engine.aggregates import compute
+
+    engine = _engines.connect(spec, choice.engine)
+    try:
+        seed = int(_thresholds.resolve(spec.thresholds, "general", "seed"))
+        frames, inputs, rows = {}, [], {}
+        for role in ("reference", "production"):
+            source = getattr(spec, role)
+            rows[role] = engine.rows(role)
+            frames[role] = engine.sample(role, spec.sample_rows, seed)
+            inputs.append({"role": role, "path": str(source), "sha256": _source_sha256(source),
+                           "rows": rows[role]})
+        offline = None
+        if spec.serving.offline is not None:
+            offline = read_table(spec.serving.offline, "serving.offline")
+            inputs.append({"role": "serving.offline", "path": str(spec.serving.offline),
+                           "sha256": sha256_of(spec.serving.offline), "rows": int(len(offline))})
+        if spec.model.path is not None:
+            inputs.append({"role": "model", "path": str(spec.model.path),
+                           "sha256": sha256_of(spec.model.path), "rows": None})
+        incident = _build(spec, frames["reference"], frames["production"], offline, inputs, trust_model)
+        sampled = {role: int(len(frames[role])) for role in frames}
+        try:
+            aggregates = compute(engine, aggregate_columns(incident), sample_rows=sampled)
+        except Exception as exc:  # noqa: BLE001 - an engine's error becomes one clear message
+            raise DataError(f"{choice.engine} could not aggregate the incident's columns: {_short(exc)}") from None
+    finally:
+        engine.close()
+    incident.engine, incident.aggregates = choice.engine, aggregates
+    incident.engine_note = choice.describe(spec.sample_rows)
+    if any(rows[r] > sampled[r] for r in rows):
+        incident.warnings.append(
+            f"{number(rows['reference'])} reference and {number(rows['production'])} production rows were read "
+            f"by {choice.engine}; drift statistics, missing and infinite values cover every row, everything "
+            f"else on the pages uses a seeded sample of {number(sampled['reference'])} and "
+            f"{number(sampled['production'])} rows.")
+    return incident
+
+
+def _source_sha256(source) -> str:
+    """A file's (or folder's) sha256; for a table or query, the sha256 of its description."""
+    from .spec import TableSource
+
+    if isinstance(source, TableSource):
+        return hashlib.sha256(source.describe().encode()).hexdigest()
+    return sha256_of(source)
 
 
 def _from_cache(spec: IncidentSpec, folder: Path, trust_model: bool) -> Incident:
@@ -391,7 +473,16 @@ def _from_cache(spec: IncidentSpec, folder: Path, trust_model: bool) -> Incident
         classes=meta["classes"], positive_label=meta["positive_label"], warnings=meta["warnings"],
         inputs=meta["inputs"], missing_in_production=meta["missing_in_production"],
         trust_model=trust_model, identifier_like=meta.get("identifier_like", []),
-        duplicate_ids=meta.get("duplicate_ids", {}))
+        duplicate_ids=meta.get("duplicate_ids", {}), engine=meta.get("engine", "pandas"),
+        engine_note=meta.get("engine_note", ""), aggregates=_aggregates_from(folder / "aggregates.json"))
+
+
+def _aggregates_from(path: Path):
+    if not path.exists():
+        return None
+    from .engine.aggregates import Aggregates
+
+    return Aggregates.from_json(json.loads(path.read_text()))
 
 
 def _require(df: pd.DataFrame, column: str | None, key: str, role: str, path: Path) -> None:

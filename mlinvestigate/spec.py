@@ -129,12 +129,48 @@ class Monitoring(_Strict):
     retraining: Retraining = Field(default_factory=Retraining)
 
 
+ENGINES = ("auto", "pandas", "duckdb", "spark")
+
+
+class TableSource(_Strict):
+    """A ``reference`` or ``production`` that is a query or a table rather than files.
+
+    ``{duckdb: warehouse.db, table: prod_log}`` reads a table of a DuckDB database file;
+    ``{duckdb: warehouse.db, sql: "SELECT …"}`` (or ``{sql: …}`` alone, on an in-memory DuckDB
+    whose queries may read files with ``read_parquet``) the result of a query; with
+    ``engine: spark``, ``{table: db.prod_log}`` is a table of Spark's catalog and ``{sql: …}`` runs
+    on the Spark session.
+    """
+
+    duckdb: Path | None = None
+    table: str | None = None
+    sql: str | None = None
+
+    def describe(self) -> str:
+        where = f"duckdb:{self.duckdb}" if self.duckdb else "query"
+        return f"{where} table {self.table}" if self.table else f"{where} sql: {self.sql}"
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+Source = Path | TableSource
+
+
+class SparkOptions(_Strict):
+    master: str = "local[*]"                               # a cluster's master URL, or local[N]
+    conf: dict[str, str | int | float | bool] = Field(default_factory=dict)  # extra spark.* settings
+
+
 class IncidentSpec(_Strict):
     name: str
     title: str | None = None
     task: Literal["classification", "regression"] = "classification"
-    reference: Path
-    production: Path
+    engine: Literal["auto", "pandas", "duckdb", "spark"] = "auto"
+    sample_rows: int = Field(default=200_000, ge=1_000)     # rows a side kept in memory by duckdb/spark
+    reference: Source
+    production: Source
+    spark: SparkOptions = Field(default_factory=SparkOptions)
     columns: Columns
     serving: Serving = Field(default_factory=Serving)
     model: ModelRef = Field(default_factory=ModelRef)
@@ -196,12 +232,14 @@ def parse_spec(data: Any, *, source: Path | None = None) -> IncidentSpec:
     if not isinstance(data, dict):
         raise SpecError(f"{label}: expected a mapping of keys (name, reference, production, columns, …), "
                         f"got {type(data).__name__}.")
+    _check_source_keys(data, label)
     try:
         spec = IncidentSpec.model_validate({**data, "source": source})
     except ValidationError as exc:
         problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
         raise SpecError(f"{label} is not a valid incident spec:\n{problems}") from None
     base = source.parent if source else Path.cwd()
+    _check_engine(spec, label)
     spec = _resolve_paths(spec, base)
     _check_files(spec, label)
     from .thresholds import validate_overrides  # late: thresholds imports check modules
@@ -210,13 +248,53 @@ def parse_spec(data: Any, *, source: Path | None = None) -> IncidentSpec:
     return spec
 
 
+def _check_source_keys(data: dict, label: str) -> None:
+    """A ``reference``/``production`` mapping names only TableSource keys, and one of table/sql."""
+    for role in ("reference", "production"):
+        value = data.get(role)
+        if not isinstance(value, dict):
+            continue
+        options = list(TableSource.model_fields)
+        for key in value:
+            if key not in options:
+                raise SpecError(f"{label} is not a valid incident spec:\n  - unknown key {f'{role}.{key}'!r}."
+                                f"{_nearest(str(key), options)} A table source is "
+                                "{duckdb: file.db, table: name} or {duckdb: file.db, sql: 'SELECT …'}.")
+        if ("table" in value) == ("sql" in value):
+            raise SpecError(f"{label}: {role} must name exactly one of 'table' or 'sql' "
+                            f"(got {', '.join(map(repr, value)) or 'neither'}).")
+
+
+def _check_engine(spec: IncidentSpec, label: str) -> None:
+    """Table sources need an engine that can read them."""
+    for role in ("reference", "production"):
+        src = getattr(spec, role)
+        if not isinstance(src, TableSource):
+            continue
+        if spec.engine == "pandas":
+            raise SpecError(f"{label}: {role} is a table or query, which the pandas engine cannot read; "
+                            "set engine: duckdb (or spark, or auto).")
+        if src.duckdb is not None and spec.engine == "spark":
+            raise SpecError(f"{label}: {role} names a DuckDB database, which the spark engine cannot read; "
+                            "set engine: duckdb or auto.")
+        if src.duckdb is None and src.table is not None and spec.engine != "spark":
+            raise SpecError(f"{label}: {role} names table {src.table!r} without a database: add "
+                            f"'duckdb: FILE.db' under {role!r}, or set engine: spark for a table of "
+                            "Spark's catalog.")
+
+
 def _resolve_paths(spec: IncidentSpec, base: Path) -> IncidentSpec:
     def res(p: Path | None) -> Path | None:
         return None if p is None else (p if p.is_absolute() else (base / p).resolve())
 
+    def res_source(src: Source) -> Source:
+        if isinstance(src, TableSource):
+            return src.model_copy(update={"duckdb": res(src.duckdb)})
+        return res(src)
+
     return spec.model_copy(update={
-        "reference": res(spec.reference),
-        "production": res(spec.production),
+        "reference": res_source(spec.reference),
+        "production": res_source(spec.production),
         "serving": spec.serving.model_copy(update={"offline": res(spec.serving.offline)}),
         "model": spec.model.model_copy(update={"path": res(spec.model.path)}),
     })
@@ -252,6 +330,11 @@ def _check_files(spec: IncidentSpec, label: str) -> None:
              "serving.offline": spec.serving.offline, "model.path": spec.model.path}
     for key, path in files.items():
         if path is None:
+            continue
+        if isinstance(path, TableSource):
+            if path.duckdb is not None and not path.duckdb.is_file():
+                raise SpecError(f"{label}: {key}.duckdb database {str(path.duckdb)!r} does not exist. "
+                                f"Paths are relative to the spec file's folder; fix {key}.duckdb.")
             continue
         if key == "model.path":
             if not path.is_file():

@@ -1,0 +1,185 @@
+"""DuckDB and Spark: register the two sources as views, run SQL, draw seeded samples.
+
+Both take SQL in DuckDB's dialect (what :mod:`.aggregates` builds); Spark's is transpiled with
+sqlglot. Results come back as small pandas frames.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataError
+from ..spec import IncidentSpec, TableSource, table_files
+
+ROLES = ("reference", "production")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _quote_path(p: Path) -> str:
+    return "'" + str(p).replace("'", "''") + "'"
+
+
+class DuckDBEngine:
+    """An embedded DuckDB over the spec's files, database tables or queries.
+
+    Memory is capped (``memory_limit``, 2 GB by default or ``MLINVESTIGATE_DUCKDB_MEMORY``) and
+    DuckDB spills to a temporary folder beyond it.
+    """
+
+    name = "duckdb"
+    dialect = "duckdb"
+    exact_quantiles = True
+
+    def __init__(self, spec: IncidentSpec):
+        import duckdb
+
+        dbs = {s.duckdb for s in (spec.reference, spec.production)
+               if isinstance(s, TableSource) and s.duckdb is not None}
+        if len(dbs) > 1:
+            raise DataError("reference and production name different DuckDB databases "
+                            f"({', '.join(sorted(map(str, dbs)))}); put both tables in one database, or "
+                            "read one side from files.")
+        database = str(next(iter(dbs))) if dbs else ":memory:"
+        try:
+            self.con = duckdb.connect(database, read_only=bool(dbs))
+        except Exception as exc:  # noqa: BLE001 - every reader error becomes one clear message
+            raise DataError(f"DuckDB database {database!r} could not be opened: {_short(exc)}") from None
+        self.con.execute(f"SET memory_limit = '{os.environ.get('MLINVESTIGATE_DUCKDB_MEMORY', '2GB')}'")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
+        for role in ROLES:
+            self._register(role, getattr(spec, role))
+
+    def _register(self, role: str, source) -> None:
+        if isinstance(source, TableSource):
+            body = source.sql if source.sql else f"SELECT * FROM {source.table}"
+        else:
+            files = table_files(Path(source))
+            if not files:
+                raise DataError(f"{role} {str(source)!r} holds no .csv or .parquet file.")
+            listed = "[" + ", ".join(_quote_path(f) for f in files) + "]"
+            if files[0].name.lower().endswith((".parquet", ".pq")):
+                body = f"SELECT * FROM read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
+            else:
+                body = f"SELECT * FROM read_csv({listed}, union_by_name = true)"
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {role} AS {body}")
+            self.con.execute(f"SELECT * FROM {role} LIMIT 0")
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"{role} {str(source)!r} could not be read by DuckDB: {_short(exc)}") from None
+
+    def query(self, sql: str) -> pd.DataFrame:
+        return self.con.execute(sql).fetch_df()
+
+    def rows(self, role: str) -> int:
+        return int(self.con.execute(f"SELECT count(*) FROM {role}").fetchone()[0])
+
+    def columns(self, role: str) -> list[str]:
+        return [d[0] for d in self.con.execute(f"SELECT * FROM {role} LIMIT 0").description]
+
+    def sample(self, role: str, n: int, seed: int) -> pd.DataFrame:
+        """At most ``n`` rows drawn uniformly with ``seed`` (one thread, so the draw repeats)."""
+        self.con.execute("SET threads = 1")
+        try:
+            table = self.con.sql(
+                f"SELECT * FROM {role} USING SAMPLE reservoir({int(n)} ROWS) REPEATABLE ({int(seed)})").to_arrow_table()
+        finally:
+            self.con.execute(f"SET threads = {self.threads}")
+        return table.to_pandas()
+
+    def close(self) -> None:
+        self.con.close()
+
+
+_SPARK = None
+
+
+def spark_session(spec: IncidentSpec):
+    """One Spark session per process, built from ``spark.master`` and ``spark.conf``."""
+    global _SPARK
+    if _SPARK is not None:
+        return _SPARK
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise DataError("engine: spark needs pyspark: pip install 'mlinvestigate[spark]' "
+                        "(and a Java runtime).") from None
+    builder = (SparkSession.builder.master(spec.spark.master).appName("mlinvestigate")
+               .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.shuffle.partitions", "8").config("spark.sql.ansi.enabled", "false")
+               # the bin search is one large CASE expression per column: too large for generated code
+               .config("spark.sql.codegen.wholeStage", "false"))
+    for key, value in spec.spark.conf.items():
+        builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
+    _SPARK = builder.getOrCreate()
+    _SPARK.sparkContext.setLogLevel("ERROR")
+    return _SPARK
+
+
+class SparkEngine:
+    """A Spark session (``local[*]`` by default) with temp views over files, catalog tables or SQL."""
+
+    name = "spark"
+    dialect = "spark"
+    exact_quantiles = False  # percentile_approx: rank error at most 1/accuracy
+
+    def __init__(self, spec: IncidentSpec):
+        self.spark = spark_session(spec)
+        self.frames = {}
+        for role in ROLES:
+            self._register(role, getattr(spec, role))
+
+    def _register(self, role: str, source) -> None:
+        try:
+            if isinstance(source, TableSource):
+                df = self.spark.sql(source.sql) if source.sql else self.spark.table(source.table)
+            else:
+                path = Path(source)
+                files = table_files(path)
+                if not files:
+                    raise DataError(f"{role} {str(source)!r} holds no .csv or .parquet file.")
+                parquet = files[0].name.lower().endswith((".parquet", ".pq"))
+                reader = self.spark.read
+                if path.is_dir():
+                    reader = reader.option("basePath", str(path))  # hive partitions become columns
+                names = [str(f) for f in files]
+                df = (reader.parquet(*names) if parquet
+                      else reader.option("header", True).option("inferSchema", True).csv(names))
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"{role} {str(source)!r} could not be read by Spark: {_short(exc)}") from None
+        df.createOrReplaceTempView(role)
+        self.frames[role] = df
+
+    def query(self, sql: str) -> pd.DataFrame:
+        import sqlglot
+
+        text = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
+        text = text.replace("EPOCH_US(", "UNIX_MICROS(")  # the one function sqlglot leaves as written
+        rows = self.spark.sql(text).collect()
+        return pd.DataFrame([r.asDict() for r in rows])
+
+    def rows(self, role: str) -> int:
+        return int(self.frames[role].count())
+
+    def columns(self, role: str) -> list[str]:
+        return list(self.frames[role].columns)
+
+    def sample(self, role: str, n: int, seed: int) -> pd.DataFrame:
+        df = self.frames[role]
+        total = self.rows(role)
+        if total > n:
+            # Bernoulli with a margin, then the first n: deterministic for a fixed seed and input
+            df = df.sample(withReplacement=False, fraction=min(1.0, 1.1 * n / total + 1e-3), seed=seed).limit(n)
+        return df.toPandas()
+
+    def close(self) -> None:
+        pass
