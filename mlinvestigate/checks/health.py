@@ -178,8 +178,16 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
     features = incident.features
     ref_na = ref[features].isna().sum().to_numpy() if features else np.array([])
     prod_na = prod[features].isna().sum().to_numpy() if features else np.array([])
+    # duckdb/spark: missing and infinite counts over every row, from the engine's aggregates
+    agg = getattr(incident, "aggregates", None)
+    exact = agg.columns if agg is not None else {}
+    sample_rows = (n_ref, n_prod)
     for i, f in enumerate(features):
         kind = incident.feature_types[f]
+        n_ref, n_prod = sample_rows
+        if f in exact:
+            n_ref, n_prod = agg.rows["reference"], agg.rows["production"]
+            ref_na[i], prod_na[i] = exact[f].missing
         row = {"feature": f, "type": kind, "reference_missing": ref_na[i] / n_ref,
                "production_missing": prod_na[i] / n_prod, "missing_increase": prod_na[i] / n_prod - ref_na[i] / n_ref,
                "reference_infinite": np.nan, "production_infinite": np.nan, "out_of_range": np.nan, "out_of_range_chance": np.nan, "unseen": np.nan, "unseen_chance": np.nan}
@@ -190,7 +198,7 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
         if kind == "numeric" and pd.api.types.is_numeric_dtype(ref[f]) and pd.api.types.is_numeric_dtype(prod[f]):
             r = ref[f].to_numpy(dtype=float, na_value=np.nan)
             x = prod[f].to_numpy(dtype=float, na_value=np.nan)
-            inf_r, inf_x = int(np.isinf(r).sum()), int(np.isinf(x).sum())
+            inf_r, inf_x = exact[f].infinite if f in exact else (int(np.isinf(r).sum()), int(np.isinf(x).sum()))
             row.update(reference_infinite=inf_r / n_ref, production_infinite=inf_x / n_prod)
             if inf_x:
                 # An infinite value is an impossible measurement: any significant excess over
@@ -198,6 +206,7 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
                 p_inf = float(two_proportion_z(inf_x, n_prod, inf_r, n_ref, alternative="greater"))
                 tests.append((idx, "infinite", p_inf, inf_x / n_prod - inf_r / n_ref, 0.0))
             r, x = r[np.isfinite(r)], x[np.isfinite(x)]
+            n_ref, n_prod = sample_rows  # out of range: on the rows in memory
             if len(r) and len(x):
                 k = int(((x < r.min()) | (x > r.max())).sum())
                 chance = chance_out_of_range(len(r))
@@ -215,6 +224,7 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
                 tests.append((idx, "unseen", float(stats.binom.sf(k - 1, int(pc.sum()), chance)),
                               k / pc.sum() - chance, thresholds["unseen_categories"]))
     table = pd.DataFrame(rows)
+    n_ref, n_prod = (agg.rows["reference"], agg.rows["production"]) if exact else sample_rows
     signals = []
     if tests:
         _, discovered = fdr([t[2] for t in tests], alpha=alpha)
