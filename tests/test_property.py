@@ -159,3 +159,37 @@ def test_any_input_works_or_fails_with_a_reason(tmp_path_factory, case):
             assert f.summary and "Traceback" not in f.summary
             assert not any(ch in f.summary for ch in string.whitespace.replace(" ", "")), (cid, f.summary)
     assert digests(folder) == before
+
+
+@pytest.mark.e2e
+@settings(max_examples=3, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(case=incident())
+def test_the_command_line_exits_0_1_or_2_and_its_pages_are_self_contained(tmp_path_factory, case):
+    """Through the real command line: exit 0, 1 or 2 only; exit 2 says why without a traceback;
+    every page written is one complete, self-contained HTML document; no input file is touched."""
+    from bs4 import BeautifulSoup
+
+    from tests.conftest import run_cli
+
+    folder = tmp_path_factory.mktemp("prop-cli")
+    spec = write(folder, case)
+    before = digests(folder)
+    out = tmp_path_factory.mktemp("prop-out")
+    proc = run_cli("run", spec, "--out", out, "--checks", "measurement,health,drift,prior_shift")
+    assert proc.returncode in (0, 1, 2), proc.stderr[-2000:]
+    if proc.returncode == 2:
+        assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert proc.stderr.strip().splitlines()[-1].startswith("error: "), proc.stderr[-2000:]
+        assert not any(out.iterdir()), "a refused run wrote a report"
+    else:
+        pages = list(out.glob("*/*.html"))
+        assert any(p.name == "index.html" for p in pages)
+        for page in pages:
+            text = page.read_text(encoding="utf-8")
+            soup = BeautifulSoup(text, "html.parser")
+            assert soup.find("html") and soup.find("body"), page.name
+            assert not soup.find("script", src=True) and not soup.find("link", href=True), page.name
+            assert not any(tag.get("src", "").startswith(("http:", "https:", "//")) for tag in soup.find_all(src=True))
+    assert digests(folder) == before
