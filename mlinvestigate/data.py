@@ -529,6 +529,10 @@ def _build(spec: IncidentSpec, ref: pd.DataFrame, prod: pd.DataFrame, offline: p
     # Features: explicit list, else every column not given another role. Segment columns are model
     # inputs too (a country or a channel usually is), so they stay features unless `features` says otherwise.
     roles = set(cols.roles()) | set(spec.leakage.available_at.values())
+    # business values and error costs are monitoring's inputs, not the model's
+    roles |= set(spec.monitoring.value_columns)
+    if isinstance(spec.monitoring.error_cost, str):
+        roles.add(spec.monitoring.error_cost)
     if cols.features is not None:
         for f in cols.features:
             _require(ref, f, "features", "reference", spec.reference)
