@@ -124,6 +124,23 @@ def main() -> None:
         r = _json(subprocess.run([sys.executable, "-c", CLI, *cmd], capture_output=True, text=True))
         print(f"| `mlinvestigate run` end to end, --jobs 2 (exit {r['exit']}) | {r['seconds']:.1f} | "
               f"{r['peak_rss_mb']:.0f} (largest process) | |")
+        report = next((base / "reports").glob("*/findings.json"), None)
+        if report is not None:
+            _phases(json.loads(report.read_text()))
+
+
+def _phases(doc: dict) -> None:
+    """Where the end-to-end run's time went, from the timings the runner records in findings.json."""
+    t = doc.get("timings", {})
+    print("\n| phase of the run | seconds |\n| --- | ---: |")
+    print(f"| load and type both files | {t.get('load', 0):.1f} |")
+    print(f"| write the columnar cache the kernels read | {t.get('cache', 0):.1f} |")
+    for check, p in t.get("pages", {}).items():
+        print(f"| {check}: kernel executes the notebook / nbconvert renders the page | "
+              f"{p.get('execute', 0):.1f} / {p.get('render', 0):.1f} |")
+    print(f"| every check page, two kernels side by side (wall) | {t.get('checks_wall', 0):.1f} |")
+    s = t.get("summary", {})
+    print(f"| summary page: execute / render | {s.get('execute', 0):.1f} / {s.get('render', 0):.1f} |")
 
 
 def _json(proc: subprocess.CompletedProcess) -> dict:

@@ -14,9 +14,10 @@ import json
 import os
 import shlex
 import tempfile
+import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, resources
@@ -93,6 +94,7 @@ class _Task:
     page: str
     parameters: dict
     meta: dict
+    timing: dict = field(default_factory=dict)  # seconds spent executing and rendering, filled in by the run
 
 
 class _Kernel:
@@ -132,10 +134,12 @@ def _run_task(kernel: _Kernel, task: _Task, render: Callable[[Path, Path, dict],
     folder = Path(task.parameters["out"])
     out_nb = folder / f"{task.check}.ipynb"
     error = None
+    started = time.perf_counter()
     try:
         kernel.execute(task.notebook, str(out_nb), task.parameters)
     except Exception as exc:  # noqa: BLE001 - any failure becomes this check's error finding
         error = exc
+    executed = time.perf_counter()
     finding_file = folder / "findings" / f"{task.check}.json"
     if error is not None:
         text = str(getattr(error, "evalue", None) or error) or type(error).__name__
@@ -151,6 +155,7 @@ def _run_task(kernel: _Kernel, task: _Task, render: Callable[[Path, Path, dict],
         except Exception as exc:  # noqa: BLE001
             finding = _failed(task.check, f"page could not be rendered: {exc}",
                               traceback=traceback.format_exc()[-4000:])
+    task.timing.update(execute=round(executed - started, 2), render=round(time.perf_counter() - executed, 2))
     return finding
 
 
@@ -251,7 +256,9 @@ def _investigate(spec: IncidentSpec, out: Path, selected: dict[str, Path], noteb
                  workers: _Workers, *, checks_to_run, trust_model: bool, progress) -> RunResult:
     spec_path = Path(spec.source)
     progress(f"loading {spec_path}")
+    clock = time.perf_counter()
     incident = load_incident(spec, trust_model=trust_model)
+    timings: dict = {"load": round(time.perf_counter() - clock, 2)}
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     folder = new_report_folder(out, incident.spec.name, today=created.date())
     progress(f"report folder {folder}")
@@ -262,7 +269,10 @@ def _investigate(spec: IncidentSpec, out: Path, selected: dict[str, Path], noteb
     contracts = registered()
 
     with tempfile.TemporaryDirectory(prefix="mlinvestigate-") as cache:
+        clock = time.perf_counter()
         incident.save_cache(Path(cache))
+        timings["cache"] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
         parameters = {"spec": str(spec_path), "out": str(folder), "data": cache, "trust_model": trust_model,
                       "interactive": False}
 
@@ -271,21 +281,27 @@ def _investigate(spec: IncidentSpec, out: Path, selected: dict[str, Path], noteb
 
         # the costliest first, so the two kernels finish together
         order = sorted(selected, key=lambda c: -contracts[c].cost if c in contracts else 0.0)
-        found = workers.run([_Task(c, str(selected[c]), f"{c}.html", parameters, meta) for c in order], said)
+        tasks = [_Task(c, str(selected[c]), f"{c}.html", parameters, meta) for c in order]
+        found = workers.run(tasks, said)
+        timings["pages"] = {t.check: t.timing for t in tasks}
+        timings["checks_wall"] = round(time.perf_counter() - clock, 2)
         findings = {c: found[c] for c in selected}
         doc = findings_document(incident, findings, created=created, command=command)
         write_json(Path(cache) / DRAFT, doc)
         summary_nb = (notebooks / "summary.ipynb") if notebooks and (notebooks / "summary.ipynb").exists() \
             else resources.notebooks() / "summary.ipynb"
         progress("summary")
-        summary = workers.run([_Task("summary", str(summary_nb), "index.html", parameters, meta)],
-                              lambda *a: None)["summary"]
+        clock = time.perf_counter()
+        summary_task = _Task("summary", str(summary_nb), "index.html", parameters, meta)
+        summary = workers.run([summary_task], lambda *a: None)["summary"]
+        timings["summary"] = summary_task.timing
     summary_error = summary["summary"] if summary.get("verdict") == "error" else None
     sections = folder / "findings" / "summary.json"
     if sections.exists():
         doc.update(json.loads(sections.read_text()))
     if summary_error:
         doc["warnings"] = doc["warnings"] + [summary_error]
+    doc["timings"] = timings
     write_json(folder / "findings.json", doc)
     if not (folder / "index.html").exists():
         _failed_index(folder, doc, meta, summary_error or "the summary page was not written")
