@@ -155,6 +155,17 @@ def _none(finding: dict, ctx: Context) -> list[dict]:
     return []
 
 
+def _no_facts(finding: dict, ctx: Context) -> dict:
+    return {}
+
+
+# What a check's finding may tell the summary's gap attribution (``CheckContract.facts``):
+FACTS = {
+    "production_class_rates": "class → share of production rows (observed or estimated)",
+    "fair_production": "the headline metric estimated for all production rows when the labelled ones are biased",
+}
+
+
 @dataclass(frozen=True)
 class CheckContract:
     """Everything about one check; see the module docstring."""
@@ -172,6 +183,8 @@ class CheckContract:
     actions: Callable[[dict, Context], list[dict]] = _none  # when its finding is detected
     alerts: Callable[[dict, Context], list[dict]] = _none  # whatever the verdict
     checklist: tuple[tuple[str, str], ...] = ()  # (area, item) ticked from its verdict
+    facts: Callable[[dict, Context], dict] = _no_facts  # named in FACTS, for the gap attribution
+    about_the_gap: str = ""  # said next to the headline gap when this check is clear (it judges the gap)
     notebook: Path | None = None  # default: the packaged notebooks/<id>.ipynb
     cost: float = 1.0  # relative run time; the runner starts the costliest first
 

@@ -140,29 +140,26 @@ def diagnose(doc: dict, *, min_gap: float = 0.02) -> tuple[str, list[str], list[
 
 
 # --- attribution ------------------------------------------------------------------------------
-def _production_rates(incident, doc: dict) -> tuple[dict | None, str]:
-    """Production class shares: the prior-shift check's (estimated if needed), else observed labels."""
-    ev = doc["checks"].get("prior_shift", {}).get("evidence", {})
-    if "production_class_rates" in ev and ev["production_class_rates"]:
-        return ev["production_class_rates"], "prior-shift check"
-    if ev.get("production_positive_rate") is not None and incident.kind == "binary":
-        neg = next(c for c in incident.classes if c != incident.positive_label)
-        r = ev["production_positive_rate"]
-        return {str(incident.positive_label): r, str(neg): 1 - r}, "prior-shift check"
+def facts(incident, doc: dict) -> dict:
+    """What the checks' findings tell the attribution (see ``contract.FACTS``), strongest first."""
+    ctx, out = Context(incident, doc), {}
+    for cid in doc["ranking"] + [c for c in doc["checks"] if c not in doc["ranking"]]:
+        contract = registered().get(cid)
+        if contract is not None:
+            for key, value in contract.facts(doc["checks"][cid], ctx).items():
+                out.setdefault(key, (value, cid))
+    return out
+
+
+def _production_rates(incident, known: dict) -> tuple[dict | None, str]:
+    """Production class shares: a check's (estimated if needed), else the observed labels."""
+    if "production_class_rates" in known:
+        rates, cid = known["production_class_rates"]
+        return rates, f"{_title(cid).lower()} check"
     y = incident.production[incident.target].dropna()
     if len(y) == 0:
         return None, "none"
     return {str(k): float(v) for k, v in y.astype(str).value_counts(normalize=True).items()}, "observed labels"
-
-
-def _fair_production(doc: dict) -> float | None:
-    """The measurement check's estimate for all production rows, when it found labels biased."""
-    f = doc["checks"].get("measurement", {})
-    if f.get("verdict") != "detected":
-        return None
-    ev = f.get("evidence", {})
-    v = ev.get("fair_production")
-    return float(v) if isinstance(v, (int, float)) else None
 
 
 def attribution(incident, doc: dict, *, seed: int = 0, shared: dict | None = None) -> dict | None:
@@ -173,20 +170,22 @@ def attribution(incident, doc: dict, *, seed: int = 0, shared: dict | None = Non
     from .stats.domain import density_ratios
 
     outcome = row_outcome(incident, incident.reference)
-    domain = (shared or {}).get("drift", {}).get("domain")
+    domain = next((objects["domain"] for objects in (shared or {}).values() if "domain" in objects), None)
     if domain is None or set(domain.features) | set(domain.excluded) != set(incident.features):
-        # no drift page in this run (or it saw other features): fit the same classifier here
+        # no check of this run shared one (or it saw other features): fit the same classifier here
         from .checks.drift import domain_classifier
 
         domain = domain_classifier(incident, importance=False)
     weights = density_ratios(domain, incident.reference)
     if not np.isfinite(weights).all():
         weights = None
-    rates, rates_from = (None, "none") if not incident.is_classification else _production_rates(incident, doc)
+    known = facts(incident, doc)
+    rates, rates_from = (None, "none") if not incident.is_classification else _production_rates(incident, known)
     y_ref = incident.reference[incident.target].to_numpy(object) if incident.is_classification else None
     res = attribute_gap(outcome, covariate_weights=weights, y_ref=y_ref, production_rates=rates,
                         observed_production=float(metric["production"]),
-                        fair_production=_fair_production(doc), outside=_out_of_support(domain, incident),
+                        fair_production=known.get("fair_production", (None,))[0],
+                        outside=_out_of_support(domain, incident),
                         seed=seed)
     res["metric"] = metric["name"]
     res["higher_is_better"] = metric.get("higher_is_better", True)
@@ -419,12 +418,15 @@ def gap_html(doc: dict) -> str:
             f"(95% CI {_num(m['reference_ci'][0])}–{_num(m['reference_ci'][1])}, {esc(m['reference_rows'])} rows) "
             f"vs <b>{_num(m['production'])}</b> in production (95% CI {_num(m['production_ci'][0])}–"
             f"{_num(m['production_ci'][1])}, {esc(m['production_labelled_rows'])} labelled rows).</p>")
-    meas = doc["checks"].get("measurement")
-    if meas and meas["verdict"] == "detected":
-        text += (f"<p><b>The comparison as made is misleading</b> — {esc(meas['summary'])} "
-                 f"(<a href='{esc(meas['report'])}'>measurement page</a>)</p>")
-    elif meas and meas["verdict"] == "clear":
-        text += "<p>The measurement check found the comparison fair: same metric, representative labels.</p>"
+    for cid, contract in registered().items():
+        f = doc["checks"].get(cid)
+        if not contract.about_the_gap or f is None:
+            continue
+        if f["verdict"] == "detected":
+            text += (f"<p><b>The comparison as made is misleading</b> — {esc(f['summary'])} "
+                     f"(<a href='{esc(f['report'])}'>{esc(contract.title.lower())} page</a>)</p>")
+        elif f["verdict"] == "clear":
+            text += f"<p>{esc(contract.about_the_gap)}</p>"
     return text
 
 

@@ -485,12 +485,20 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
     return out
 
 
+def _facts(finding: dict, ctx: Context) -> dict:
+    v = finding.get("evidence", {}).get("fair_production")
+    if finding.get("verdict") != "detected" or not isinstance(v, (int, float)):
+        return {}
+    return {"fair_production": float(v)}
+
+
 CONTRACT = register(CheckContract(
     id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
     title="Measurement", question="Is the gap real?", stage="triage", module=__name__,
     explains=(WhenEvidence(("segments", "labels", "prior_shift", "leakage"), flag="labels_biased",
                            unless="estimated",
                            reason="their verdicts rest on labelled production rows, which are a biased sample"),),
-    actions=_actions, alerts=_alerts,
+    actions=_actions, alerts=_alerts, facts=_facts,
+    about_the_gap="The measurement check found the comparison fair: same metric, representative labels.",
     checklist=(("measurement", "Offline and production metrics compare like with like"),),
     cost=2.0))

@@ -730,6 +730,17 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
              "why": "the class balance moved in this incident"}]
 
 
+def _facts(finding: dict, ctx: Context) -> dict:
+    ev, incident = finding.get("evidence", {}), ctx.incident
+    if ev.get("production_class_rates"):
+        return {"production_class_rates": ev["production_class_rates"]}
+    if ev.get("production_positive_rate") is not None and incident.kind == "binary":
+        negative = next(c for c in incident.classes if c != incident.positive_label)
+        rate = ev["production_positive_rate"]
+        return {"production_class_rates": {str(incident.positive_label): rate, str(negative): 1 - rate}}
+    return {}
+
+
 CONTRACT = register(CheckContract(
     id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
     title="Prior (class balance) shift", question="Did the class balance change?", stage="cause", module=__name__,
@@ -738,6 +749,6 @@ CONTRACT = register(CheckContract(
                           reason="a class-balance change moves the features that separate the classes"),
               WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=60,
                                     reason="a new class balance changes how often a score is right")),
-    actions=_actions, alerts=_alerts,
+    actions=_actions, alerts=_alerts, facts=_facts,
     checklist=(("model", "The class balance (target distribution) is unchanged"),),
     cost=1.0))
