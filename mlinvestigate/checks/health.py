@@ -176,8 +176,8 @@ def _inputs(incident, thresholds: dict, alpha: float) -> tuple[pd.DataFrame, lis
                      "unseen_chance": np.nan})
         tests.append((len(rows) - 1, "missing", 0.0, 1.0 - ref_missing, thresholds["missing_increase"]))
     features = incident.features
-    ref_na = ref[features].isna().sum().to_numpy() if features else np.array([])
-    prod_na = prod[features].isna().sum().to_numpy() if features else np.array([])
+    ref_na = ref[features].isna().sum().to_numpy().copy() if features else np.array([])
+    prod_na = prod[features].isna().sum().to_numpy().copy() if features else np.array([])
     # duckdb/spark: missing and infinite counts over every row, from the engine's aggregates
     agg = getattr(incident, "aggregates", None)
     exact = agg.columns if agg is not None else {}

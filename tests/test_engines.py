@@ -1,0 +1,251 @@
+"""Engines: the spec's engine and sources, and the same answers from pandas, DuckDB and Spark.
+
+DuckDB and Spark run for real (a local Spark session, Java required); nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mlinvestigate import DataError, SpecError, load_incident
+from mlinvestigate.checks import drift, health
+from mlinvestigate.engine import AUTO_ROWS, choose
+from mlinvestigate.engine import aggregates as ag
+from mlinvestigate.spec import SparkOptions, load_spec, parse_spec
+
+duckdb = pytest.importorskip("duckdb")
+
+TOL = {"psi": 0.005, "js": 0.005, "ks": 0.002, "missing_reference": 0.001, "missing_production": 0.001}
+
+
+def _java() -> bool:
+    if shutil.which("java") is None:
+        return False
+    return subprocess.run(["java", "-version"], capture_output=True).returncode == 0
+
+
+def _pyspark() -> bool:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_spark = pytest.mark.skipif(not (_java() and _pyspark()),
+                                 reason="Spark tests need pyspark (pip install '.[spark]') and a Java runtime "
+                                        "(apt-get install default-jre-headless); .ci/run installs both")
+
+
+def _spec(path, **update):
+    return load_spec(path).model_copy(update=update)
+
+
+def _compare(a, b, tol=TOL):
+    """Same verdict, culprits and drifted features; statistics within ``tol``."""
+    assert a.finding.verdict == b.finding.verdict, (a.finding.summary, b.finding.summary)
+    assert a.finding.culprits == b.finding.culprits
+    ta, tb = (r.tables["features"].set_index("feature") for r in (a, b))
+    assert set(ta.index) == set(tb.index)
+    tb = tb.loc[ta.index]
+    assert (ta["drifted"] == tb["drifted"]).all()
+    gaps = {}
+    for col, limit in tol.items():
+        gap = (ta[col] - tb[col]).abs().max(skipna=True)
+        gaps[col] = 0.0 if pd.isna(gap) else float(gap)
+        assert gaps[col] <= limit, (col, gaps[col], limit)
+    return gaps
+
+
+# --- the spec -------------------------------------------------------------------------------------
+def _base(tmp_path):
+    (tmp_path / "r.parquet").write_bytes(b"")
+    return {"name": "x", "reference": "r.parquet", "production": "r.parquet",
+            "columns": {"target": "y", "prediction": "p"}}
+
+
+def test_engine_defaults_to_auto_and_unknown_values_name_the_key(tmp_path):
+    base = _base(tmp_path)
+    assert parse_spec(base, source=tmp_path / "i.yaml").engine == "auto"
+    with pytest.raises(SpecError, match="engine"):
+        parse_spec({**base, "engine": "dask"}, source=tmp_path / "i.yaml")
+    with pytest.raises(SpecError, match=r"unknown key 'production.tabel'. Did you mean 'table'"):
+        parse_spec({**base, "production": {"duckdb": "w.db", "tabel": "t"}}, source=tmp_path / "i.yaml")
+    with pytest.raises(SpecError, match=r"unknown key 'spark.mastr'"):
+        parse_spec({**base, "spark": {"mastr": "local[1]"}}, source=tmp_path / "i.yaml")
+
+
+@pytest.mark.parametrize("source, engine, message", [
+    ({"table": "t"}, "auto", "without a database"),
+    ({"duckdb": "w.db", "table": "t", "sql": "SELECT 1"}, "auto", "exactly one of"),
+    ({"sql": "SELECT 1"}, "pandas", "pandas engine cannot read"),
+    ({"duckdb": "missing.db", "table": "t"}, "duckdb", "does not exist"),
+])
+def test_table_sources_are_checked(tmp_path, source, engine, message):
+    (tmp_path / "w.db").write_bytes(b"")
+    with pytest.raises(SpecError, match=message):
+        parse_spec({**_base(tmp_path), "production": source, "engine": engine}, source=tmp_path / "i.yaml")
+
+
+def test_auto_picks_pandas_for_small_files_and_duckdb_for_large_ones(scenario, monkeypatch):
+    spec = load_spec(scenario("control", rows=2000))
+    assert choose(spec).engine == "pandas"
+    monkeypatch.setattr("mlinvestigate.engine.AUTO_ROWS", 1000)
+    chosen = choose(spec)
+    assert chosen.engine == "duckdb" and "4,000 rows" in chosen.reason
+    assert "duckdb" in chosen.describe(200_000) and "200,000" in chosen.describe(200_000)
+    assert AUTO_ROWS >= 2_000_000  # the working size (1M a side) stays on pandas
+
+
+# --- the SQL definitions --------------------------------------------------------------------------
+def test_the_bin_search_is_searchsorted():
+    rng = np.random.default_rng(0)
+    grid = np.unique(rng.normal(size=37).round(2))
+    x = np.concatenate([rng.normal(size=500), grid, [np.nan, np.inf, -np.inf]])
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest($1::DOUBLE[]) AS v", [x.tolist()])
+    got = con.execute(f"SELECT {ag.search_sql('v', grid)} FROM t WHERE isfinite(v)").fetchnumpy()
+    finite = x[np.isfinite(x)]
+    assert np.array_equal(list(got.values())[0], np.searchsorted(grid, finite, side="left"))
+
+
+def test_group_rates_on_duckdb_match_pandas(scenario):
+    from mlinvestigate.engine import connect
+
+    spec = _spec(scenario("health", rows=3000), engine="duckdb")
+    inc = load_incident(spec.model_copy(update={"engine": "pandas"}))
+    engine = connect(spec, "duckdb")
+    status = spec.columns.status
+    got = ag.group_rates(engine, "production", spec.columns.model_version or status,
+                         {"errors": f"\"{status}\" <> 'ok'"}).set_index("value")
+    prod = inc.production
+    key = spec.columns.model_version or status
+    expected = prod.groupby(prod[key].astype(str), observed=True)[status].agg(
+        lambda s: int((s.astype(str) != "ok").sum()))
+    for value, errors in expected.items():
+        assert int(got.loc[got.index.astype(str) == value, "errors"].iloc[0]) == errors
+    assert int(got["n_rows"].sum()) == len(prod)
+
+
+# --- same answers: DuckDB ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["control", "drift", "segment_drift", "health"])
+def test_duckdb_gives_the_pandas_answers(scenario, name):
+    path = scenario(name, rows=4000)
+    pandas_inc = load_incident(_spec(path, engine="pandas"))
+    duck_inc = load_incident(_spec(path, engine="duckdb"))
+    assert duck_inc.engine == "duckdb" and duck_inc.aggregates is not None
+    assert duck_inc.rows == pandas_inc.rows
+    _compare(drift.run(pandas_inc, domain=False), drift.run(duck_inc, domain=False))
+    ha, hb = health.run(pandas_inc), health.run(duck_inc)
+    assert (ha.finding.verdict, ha.finding.culprits) == (hb.finding.verdict, hb.finding.culprits)
+    if name == "control":
+        assert drift.run(duck_inc).finding.verdict == "clear"
+
+
+def test_duckdb_keeps_a_seeded_sample_and_exact_counts(scenario):
+    path = scenario("drift", rows=6000)
+    a = load_incident(_spec(path, engine="duckdb", sample_rows=1500))
+    b = load_incident(_spec(path, engine="duckdb", sample_rows=1500))
+    assert len(a.reference) == len(a.production) == 1500
+    assert a.rows == {"reference": 6000, "production": 6000}
+    pd.testing.assert_frame_equal(a.production.reset_index(drop=True), b.production.reset_index(drop=True))
+    assert {i["rows"] for i in a.inputs if i["role"] in ("reference", "production")} == {6000}
+    assert any("seeded sample of 1,500" in w for w in a.warnings)
+    result = drift.run(a, domain=False)
+    assert result.finding.culprits == ["distance_km", "amount"]
+    assert result.finding.evidence["production_rows"] == 6000
+    assert "duckdb" in result.data["notes"]["sampling"]
+
+
+def test_aggregates_survive_the_run_cache(scenario, tmp_path):
+    inc = load_incident(_spec(scenario("drift", rows=3000), engine="duckdb"))
+    inc.save_cache(tmp_path / "cache")
+    again = load_incident(inc.spec, cache=tmp_path / "cache")
+    assert again.engine == "duckdb" and again.rows == inc.rows
+    _compare(drift.run(inc, domain=False), drift.run(again, domain=False),
+             tol={k: 0.0 for k in TOL})
+
+
+def _partitioned(src, folder):
+    """Rewrite a parquet file as hive partitions ``date=YYYY-MM-DD/part-0.parquet``."""
+    df = pd.read_parquet(src)
+    days = np.array(["2026-11-29", "2026-11-30"])[np.arange(len(df)) % 2]
+    for day in np.unique(days):
+        part = folder / f"date={day}"
+        part.mkdir(parents=True)
+        df[days == day].to_parquet(part / "part-0.parquet", index=False)
+
+
+def test_sources_folder_glob_and_duckdb_tables_give_the_same_answers(scenario, tmp_path):
+    path = scenario("drift", rows=3000)
+    spec_doc = yaml.safe_load(path.read_text())
+    ref, prod = path.parent / spec_doc["reference"], path.parent / spec_doc["production"]
+    _partitioned(prod, tmp_path / "logs")
+    db = tmp_path / "warehouse.db"
+    con = duckdb.connect(str(db))
+    con.execute(f"CREATE TABLE prod_log AS SELECT * FROM read_parquet('{prod}')")
+    con.close()
+    features = {"features": list(load_incident(path).features)}  # the partition column is no feature
+    base = load_incident(_spec(path, engine="pandas"))
+    expected = drift.run(base, domain=False)
+    variants = {
+        "folder": str(tmp_path / "logs"),
+        "glob": str(tmp_path / "logs" / "date=*" / "*.parquet"),
+        "table": {"duckdb": str(db), "table": "prod_log"},
+        "sql": {"duckdb": str(db), "sql": "SELECT * FROM prod_log"},
+    }
+    for name, production in variants.items():
+        doc = {**{k: v for k, v in spec_doc.items() if k not in ("model", "serving")},
+               "reference": str(ref), "production": production, "engine": "duckdb",
+               "columns": {**spec_doc["columns"], **features}}
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc))
+        inc = load_incident(tmp_path / f"{name}.yaml")
+        if name in ("folder", "glob"):
+            assert "date" in inc.production.columns, name  # hive partitions become columns
+        assert inc.rows["production"] == 3000
+        _compare(expected, drift.run(inc, domain=False))
+
+
+def test_a_bad_query_is_a_data_error_naming_the_source(scenario, tmp_path):
+    path = scenario("control", rows=2000)
+    doc = yaml.safe_load(path.read_text())
+    doc.pop("model", None)
+    doc.pop("serving", None)
+    doc.update(reference=str(path.parent / doc["reference"]), engine="duckdb",
+               production={"sql": "SELECT * FROM no_such_table"})
+    (tmp_path / "i.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(DataError, match="production .*could not be read by DuckDB"):
+        load_incident(tmp_path / "i.yaml")
+
+
+def test_larger_incident_parity_and_memory(scenario):
+    """200,000 rows a side: the same answers; DuckDB's Python-side memory stays near the sample's."""
+    path = scenario("drift", rows=200_000)
+    pandas_result = drift.run(load_incident(_spec(path, engine="pandas")), domain=False)
+    tracemalloc.start()
+    inc = load_incident(_spec(path, engine="duckdb", sample_rows=20_000))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 150e6, peak  # the two 20,000-row samples and small aggregates, not 400,000 rows
+    gaps = _compare(pandas_result, drift.run(inc, domain=False))
+    assert gaps["psi"] == 0.0  # exact quantiles: the same PSI bins as pandas
+
+
+# --- same answers: Spark -------------------------------------------------------------------------
+@needs_spark
+@pytest.mark.parametrize("name", ["control", "drift"])
+def test_spark_gives_the_duckdb_answers(scenario, name):
+    path = scenario(name, rows=3000)
+    duck = load_incident(_spec(path, engine="duckdb"))
+    spark = load_incident(_spec(path, engine="spark", spark=SparkOptions(master="local[2]")))
+    assert spark.engine == "spark" and spark.rows == duck.rows
+    _compare(drift.run(duck, domain=False), drift.run(spark, domain=False))
+    if name == "control":
+        assert drift.run(spark).finding.verdict == "clear"
