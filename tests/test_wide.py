@@ -93,3 +93,85 @@ def test_permutation_drops_match_the_public_prediction_path():
     np.testing.assert_allclose(fast, public, atol=0.03)
     assert set(np.argsort(fast)[-2:]) == {3, 4}
     json.dumps(fast.tolist())
+
+
+# --- vectorised statistics equal the one-column ones --------------------------------------------
+def test_univariate_aucs_equal_the_one_column_function():
+    rng = np.random.default_rng(4)
+    n, k = 900, 60
+    X = rng.normal(size=(n, k))
+    X[:, :20] = np.round(X[:, :20])                      # ties
+    X[rng.random((n, k)) < 0.05] = np.nan                 # missing values rank lowest
+    X[:, 30] = np.nan                                     # no values: NaN
+    X[:, 31] = rng.integers(0, 4, n)                      # a category
+    y = (np.arange(n) >= n // 2).astype(int)
+    X[y == 1, 7] += 0.4
+    cat = np.zeros(k, bool)
+    cat[31] = True
+    fast = domain.univariate_aucs(X, y, cat, seed=3)
+    slow = [domain.univariate_auc(X[:, j], y, categorical=cat[j], seed=3) if j != 30 else np.nan for j in range(k)]
+    np.testing.assert_allclose(fast, slow, atol=1e-12)
+    assert np.isnan(fast[30]) and fast[7] == np.nanmax(fast)
+
+
+def test_a_wide_domain_classifier_screens_columns_inside_each_fold():
+    """Screened on each fold's training rows: pure noise stays at chance however many columns are
+    dropped, a handful of shifted columns are found, and the rule is stated."""
+    import pandas as pd
+
+    from mlinvestigate.stats.domain import fit_domain_classifier
+
+    rng = np.random.default_rng(5)
+    n, k = 600, 400
+    names = [f"c{j}" for j in range(k)]
+    ref = pd.DataFrame(rng.normal(size=(n, k)), columns=names)
+    noise = pd.DataFrame(rng.normal(size=(n, k)), columns=names)
+    dc = fit_domain_classifier(ref, noise, names, max_features=40)
+    assert dc.ci[0] < 0.5 < dc.ci[1] + 0.02 and abs(dc.auc - 0.5) < 0.06
+    assert len(dc.columns) == dc.folds and all(len(c) == 40 for c in dc.columns)
+    assert "40" in dc.note and len(dc.importance) == k
+    shifted = noise.copy()
+    for c in ("c3", "c250"):
+        shifted[c] += 1.0
+    dc = fit_domain_classifier(ref, shifted, names, max_features=40)
+    assert dc.auc > 0.7 and set(dc.importance["feature"][:2]) == {"c3", "c250"}
+    ratios = domain.density_ratios(dc, ref)
+    assert ratios.shape == (n,) and np.isfinite(ratios).all()
+
+
+def test_category_codes_of_a_column_without_categories():
+    """A categorical column with zero categories (every value missing) codes as missing."""
+    import pandas as pd
+
+    empty = pd.Series(pd.Categorical([None, None, None], categories=[]))
+    assert np.isnan(domain._category_codes(empty, [])).all()
+    assert np.isnan(domain._category_codes(empty, ["a"])).all()
+    codes = domain._category_codes(pd.Series(pd.Categorical(["a", None, "b"])), ["b"])
+    assert codes[0] == 1 and np.isnan(codes[1]) and codes[2] == 0
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_single_feature_powers_of_every_column_equal_the_one_feature_function(kind):
+    from mlinvestigate.stats import leakage as st
+
+    rng = np.random.default_rng(6)
+    n, k = 700, 30
+    X = rng.normal(size=(n, k))
+    X[:, :6] = np.round(X[:, :6] * 3)
+    X[rng.random((n, k)) < 0.05] = np.nan
+    X[:, 10] = rng.integers(0, 5, n)
+    X[:, 11] = rng.integers(0, 400, n)           # many categories: the one-at-a-time path
+    X[:5, 12] = np.inf
+    exact = np.zeros(k, bool)
+    exact[[10, 11]] = True
+    if kind == "binary":
+        y = np.where(X[:, 3] + rng.normal(size=n) > 0, "yes", "no").astype(object)
+    elif kind == "multiclass":
+        y = rng.choice(["a", "b", "c"], n).astype(object)
+        y[np.nan_to_num(X[:, 5]) > 1] = "c"
+    else:
+        y = np.nan_to_num(X[:, 7]) + rng.normal(size=n)
+    power, info = st.cross_validated_powers(X, y, kind=kind, exact=exact, seed=2)
+    one = [st.cross_validated_power(X[:, j], y, kind=kind, exact=exact[j], n_resamples=0, seed=2) for j in range(k)]
+    np.testing.assert_allclose(power, [p.value for p in one], atol=1e-12)
+    np.testing.assert_allclose(info, [p.information for p in one], atol=1e-12)

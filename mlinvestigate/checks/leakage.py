@@ -68,6 +68,9 @@ MI_ROWS = 10_000           # mutual information is estimated on at most this man
 IDENTIFIER_UNIQUE = 0.95   # share of distinct values of an identifier-like column
 IDENTIFIER_MONOTONE = 0.95  # |Spearman| between value and row position of an identifier-like column
 DISCRETE_LEVELS = 20       # numeric features with at most this many values count as discrete
+# Features given bootstrap intervals, mutual information and monotonicity besides those the verdict
+# can rest on: the strongest offline (the page lists them first).
+DETAIL_FEATURES = 25
 
 
 def _target(incident, df: pd.DataFrame) -> np.ndarray:
@@ -167,7 +170,16 @@ def _mi_rows(n: int, seed: int) -> np.ndarray:
 
 
 def feature_table(incident, *, n_resamples: int = 200) -> tuple[pd.DataFrame, dict]:
-    """One row per feature with every statistic the verdict uses (see the module docstring)."""
+    """One row per feature with every statistic the verdict uses (see the module docstring).
+
+    Point values (power on each side, the drop, information, skill, share of the model, distinct
+    share) are computed for every feature at once (:func:`~mlinvestigate.stats.leakage.cross_validated_powers`).
+    Bootstrap intervals, mutual information and monotonicity, which cost a model fit or a resample
+    each, are computed for the features the verdict can rest on (implausibly strong by their point
+    values, or identifier-like and predictive) and the :data:`DETAIL_FEATURES` strongest offline;
+    the other rows leave them empty (they cannot change the verdict: a feature below every power
+    threshold is never a leak).
+    """
     seed = int(incident.threshold("general", "seed"))
     n_sample = int(incident.threshold("leakage", "sample_rows"))
     kind = incident.kind
@@ -186,44 +198,95 @@ def feature_table(incident, *, n_resamples: int = 200) -> tuple[pd.DataFrame, di
     matched = (np.sort(np.random.default_rng(seed + 2).choice(len(ref), len(prod), replace=False))
                if live and len(prod) < len(ref) else None)
 
-    rows = []
-    for f in incident.features:
-        ftype = incident.feature_types[f]
-        exact = ftype in ("categorical", "boolean")
-        x_ref = st.as_numbers(ref[f])
-        p_ref = st.cross_validated_power(x_ref, y_ref, kind=kind, exact=exact, n_resamples=n_resamples, seed=seed)
-        row = {"feature": f, "type": ftype, "reference": p_ref.value, "reference_low": p_ref.low,
-               "reference_high": p_ref.high, "information": p_ref.information}
+    features = list(incident.features)
+    types = [incident.feature_types[f] for f in features]
+    exact = np.array([t in ("categorical", "boolean") for t in types], dtype=bool)
+    X_ref = _matrix(ref, features)
+    power = {}
+    power["reference"], information = st.cross_validated_powers(X_ref, y_ref, kind=kind, exact=exact, seed=seed)
+    if live:
+        X_prod = _matrix(prod, features)
+        power["production"], _ = st.cross_validated_powers(X_prod, y_prod, kind=kind, exact=exact, seed=seed)
+        # The drop compares like with like: reference power on as many rows as production has.
+        power["matched"] = (st.cross_validated_powers(X_ref[matched], y_ref[matched], kind=kind, exact=exact,
+                                                      seed=seed)[0]
+                            if matched is not None else power["reference"])
+    table = pd.DataFrame({"feature": features, "type": types, "reference": power["reference"],
+                          "reference_low": np.nan, "reference_high": np.nan, "information": information})
+    if live:
+        table = table.assign(production=power["production"], production_low=np.nan, production_high=np.nan,
+                             drop=power["matched"] - power["production"], drop_low=np.nan, drop_high=np.nan)
+    else:
+        table = table.assign(production=np.nan, production_low=np.nan, production_high=np.nan,
+                             drop=np.nan, drop_low=np.nan, drop_high=np.nan)
+    f_skill = st.skill(table["reference"].to_numpy(float), kind)
+    share = (f_skill / model_skill if np.isfinite(model_skill) and model_skill > 0.05
+             else np.full(len(features), np.nan))
+    ordered = np.array([t in ("numeric", "datetime") for t in types], dtype=bool)
+    unique = np.array([_distinct_share(X_ref[:, j]) if ordered[j] else np.nan for j in range(len(features))])
+    table = table.assign(mutual_information=np.nan, mi_share=np.nan, skill=f_skill, share_of_model=share,
+                         unique_share=unique, monotonicity=np.nan)
+
+    detail = _detail_rows(incident, table, context_is_score=model_is_score)
+    for j in detail:
+        x_ref = X_ref[:, j]
+        p_ref = st.cross_validated_power(x_ref, y_ref, kind=kind, exact=bool(exact[j]), n_resamples=n_resamples,
+                                         seed=seed)
+        row = {"reference_low": p_ref.low, "reference_high": p_ref.high}
         if live:
-            p_prod = st.cross_validated_power(st.as_numbers(prod[f]), y_prod, kind=kind, exact=exact,
+            p_prod = st.cross_validated_power(X_prod[:, j], y_prod, kind=kind, exact=bool(exact[j]),
                                               n_resamples=n_resamples, seed=seed)
-            # The drop compares like with like: reference power on as many rows as production has.
-            p_match = (st.cross_validated_power(x_ref[matched], y_ref[matched], kind=kind, exact=exact,
+            p_match = (st.cross_validated_power(x_ref[matched], y_ref[matched], kind=kind, exact=bool(exact[j]),
                                                 n_resamples=n_resamples, seed=seed)
                        if matched is not None else p_ref)
-            drop, lo, hi = st.difference_interval(p_match, p_prod)
-            row.update(production=p_prod.value, production_low=p_prod.low, production_high=p_prod.high,
-                       drop=drop, drop_low=lo, drop_high=hi)
-        else:
-            row.update(production=np.nan, production_low=np.nan, production_high=np.nan,
-                       drop=np.nan, drop_low=np.nan, drop_high=np.nan)
+            _, lo, hi = st.difference_interval(p_match, p_prod)
+            row.update(production_low=p_prod.low, production_high=p_prod.high, drop_low=lo, drop_high=hi)
         finite = x_ref[np.isfinite(x_ref)]
-        discrete = exact or len(np.unique(finite)) <= DISCRETE_LEVELS
-        mi, mi_share = st.mutual_information(x_ref[mi_idx], y_ref[mi_idx], kind=kind, discrete=discrete, seed=seed)
-        f_skill = st.skill(p_ref.value, kind)
-        row.update(mutual_information=mi, mi_share=mi_share, skill=f_skill,
-                   share_of_model=(f_skill / model_skill if np.isfinite(model_skill) and model_skill > 0.05
-                                   else np.nan))
-        unique, monotone = (st.identifier_profile(x_ref) if ftype in ("numeric", "datetime")
-                            else (np.nan, np.nan))
-        row.update(unique_share=unique, monotonicity=monotone)
-        rows.append(row)
-    table = pd.DataFrame(rows)
+        discrete = bool(exact[j]) or len(np.unique(finite)) <= DISCRETE_LEVELS
+        row["mutual_information"], row["mi_share"] = st.mutual_information(
+            x_ref[mi_idx], y_ref[mi_idx], kind=kind, discrete=discrete, seed=seed)
+        if ordered[j]:
+            row["monotonicity"] = st.identifier_profile(x_ref)[1]
+        for key, value in row.items():
+            table.loc[j, key] = value
     context = {"live": live, "model_reference": model_ref, "model_production": model_prod,
                "model_is_score": model_is_score, "reference_rows": len(ref), "production_rows": len(prod),
                "reference_total": int(ref_all[incident.target].notna().sum()),
-               "production_total": int(incident.labelled.sum())}
+               "production_total": int(incident.labelled.sum()),
+               "detailed_features": len(detail)}
     return table, context
+
+
+def _matrix(df: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """The features as one float matrix (:func:`~mlinvestigate.stats.leakage.as_numbers` per column)."""
+    X = np.empty((len(df), len(features)))
+    for j, f in enumerate(features):
+        X[:, j] = st.as_numbers(df[f])
+    return X
+
+
+def _distinct_share(x: np.ndarray) -> float:
+    """Share of distinct values among the present ones (NaN below 3 values), as in ``identifier_profile``."""
+    x = x[np.isfinite(x)]
+    return len(np.unique(x)) / len(x) if len(x) >= 3 else np.nan
+
+
+def _detail_rows(incident, table: pd.DataFrame, *, context_is_score: bool) -> np.ndarray:
+    """Positions of the features that get intervals, mutual information and monotonicity: every
+    one the verdict can rest on, and the :data:`DETAIL_FEATURES` strongest offline."""
+    kind = incident.kind
+    power_thr = incident.threshold("leakage", "single_feature_r2" if kind == "regression" else "single_feature_auc")
+    reference = table["reference"].to_numpy(float)
+    share = table["share_of_model"].to_numpy(float)
+    strong = np.isfinite(reference) & (reference >= power_thr)
+    dominant = context_is_score & np.isfinite(share) & (share >= incident.threshold("leakage", "share_of_full_model"))
+    unique = table["unique_share"].to_numpy(float)
+    identifier = (np.isfinite(unique) & (unique >= IDENTIFIER_UNIQUE)
+                  & (table["skill"].to_numpy(float) >= incident.threshold("leakage", "identifier_skill")))
+    top = np.argsort(-np.nan_to_num(reference, nan=-np.inf), kind="stable")[:DETAIL_FEATURES]
+    chosen = strong | dominant | identifier
+    chosen[top] = True
+    return np.flatnonzero(chosen)
 
 
 _COLUMNS = ["feature", "type", "reference", "reference_low", "reference_high", "information", "production",
@@ -396,7 +459,8 @@ def run(incident, *, n_resamples: int = 200) -> Result:
         "available_at": available,
         "sample": {"reference_rows": context["reference_rows"], "reference_labelled": context["reference_total"],
                    "production_rows": context["production_rows"],
-                   "production_labelled": context["production_total"], "seed": seed},
+                   "production_labelled": context["production_total"], "seed": seed,
+                   "features": len(table), "detailed_features": context.get("detailed_features", len(table))},
         "thresholds": {k: incident.threshold("leakage", k) for k in
                        ("single_feature_auc", "single_feature_r2", "share_of_full_model", "collapse",
                         "target_function", "identifier_skill", "shared_rows")},
@@ -527,10 +591,17 @@ def page_table(result) -> pd.DataFrame:
 def sample_note(result) -> str:
     """The sentence that tells the reader what was sampled."""
     s = result.finding.evidence["sample"]
-    return (f"Single-feature power and mutual information use a seeded sample (seed {s['seed']}) of "
+    text = (f"Single-feature power and mutual information use a seeded sample (seed {s['seed']}) of "
             f"{s['reference_rows']:,} of {s['reference_labelled']:,} labelled reference rows and "
             f"{s['production_rows']:,} of {s['production_labelled']:,} labelled production rows "
             f"(mutual information on at most {MI_ROWS:,} of them). Shared rows and periods use every row.")
+    total, detailed = s.get("features", 0), s.get("detailed_features", 0)
+    if detailed < total:
+        text += (f" Bootstrap intervals, mutual information and monotonicity are computed for {detailed:,} of the "
+                 f"{total:,} features: every one strong enough offline to be a leak, or identifier-like, and "
+                 f"the {DETAIL_FEATURES} strongest; the others fall below every leakage threshold, so their "
+                 "point values alone settle them.")
+    return text
 
 
 # --- contract -----------------------------------------------------------------------------------

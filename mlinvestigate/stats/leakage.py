@@ -436,3 +436,150 @@ def late_share(available: pd.Series, at: pd.Series) -> tuple[int, float, int]:
         return 0, np.nan, 0
     late = int((available.to_numpy()[both] > at.to_numpy()[both]).sum())
     return late, late / n, n
+
+
+# --- every feature at once -----------------------------------------------------------------------
+# Cells (rows × features) handled in one vectorised block by :func:`cross_validated_powers`.
+BLOCK_CELLS = 4_000_000
+# Features whose binning has more codes than this (high-cardinality categories) are computed one
+# at a time: the vectorised layout pads every feature to the block's largest number of codes.
+MAX_PADDED_CODES = 2 * MAX_BINS + 2
+
+
+def cross_validated_powers(X: np.ndarray, y, *, kind: str, exact=None, folds: int = 5,
+                           max_bins: int = MAX_BINS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Point values of :func:`cross_validated_power` (power and information) for every column of ``X``.
+
+    The same binned one-feature models, folds and metrics, computed a block of columns at a time
+    with one ``bincount`` per block instead of one call per feature, so a table thousands of columns
+    wide costs a few vectorised passes. Bootstrap intervals are left to
+    :func:`cross_validated_power`, for the features that need them.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, k)
+        Features as numbers (:func:`as_numbers`), NaN for missing.
+    exact : array of bool, optional
+        Per column: one bin per distinct value (category codes).
+
+    Returns
+    -------
+    power, information : ndarray of shape (k,)
+    """
+    X = np.asarray(X, dtype=float)
+    k = X.shape[1]
+    exact = np.zeros(k, bool) if exact is None else np.asarray(exact, dtype=bool)
+    power, information = np.full(k, np.nan), np.full(k, np.nan)
+    Y, _ = encode_target(y, kind)
+    keep = np.isfinite(Y).all(axis=1) & (Y.sum(axis=1) > 0 if kind != "regression" else True)
+    X, Y = X[keep], Y[keep]
+    n = len(X)
+    if k == 0 or n < 2 * folds or (kind != "regression" and Y.shape[1] < 2):
+        return power, information
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    priors = np.stack([Y[fold != f].mean(axis=0) for f in range(folds)])  # folds × targets
+    codes = np.empty((n, k), dtype=np.int64)
+    n_codes = np.empty(k, dtype=np.int64)
+    step = max(1, BLOCK_CELLS // max(n, 1))
+    for start in range(0, k, step):
+        block = np.ascontiguousarray(X[:, start:start + step].T)  # one feature per row
+        for i, bins in enumerate(_sorted_bins(block, max_bins, exact[start:start + step])):
+            codes[:, start + i], n_codes[start + i] = bins.codes(block[i]), bins.n_codes
+    padded = np.flatnonzero(n_codes <= MAX_PADDED_CODES)
+    for j in np.setdiff1d(np.arange(k), padded):  # many categories: one at a time
+        p = cross_validated_power(X[:, j], y[keep] if kind == "regression" else np.asarray(y, object)[keep],
+                                  kind=kind, exact=bool(exact[j]), folds=folds, max_bins=max_bins,
+                                  n_resamples=0, seed=seed)
+        power[j], information[j] = p.value, p.information
+    for start in range(0, len(padded), step):
+        cols = padded[start:start + step]
+        power[cols], information[cols] = _block_powers(codes[:, cols], int(n_codes[cols].max()), fold, folds,
+                                                       Y, priors, kind)
+    return power, information
+
+
+def _sorted_bins(rows: np.ndarray, max_bins: int, exact: np.ndarray) -> list[Bins]:
+    """:func:`_bins_for` of each row of ``rows`` (one feature per row), from one sort of the block."""
+    n = rows.shape[1]
+    limit = int(np.clip(n // 20, 2, max_bins))
+    ordered = np.sort(rows, axis=1)  # NaN last
+    finite = np.isfinite(ordered)
+    m = finite.sum(axis=1)
+    new = np.ones(ordered.shape, dtype=bool)
+    new[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    new &= finite
+    distinct = new.sum(axis=1)
+    quantiles = np.linspace(0, 1, limit + 1)[1:-1]
+    out = []
+    for i in range(len(rows)):
+        if m[i] and not (finite[i, 0] and finite[i, m[i] - 1]):  # ±inf: the plain way
+            out.append(_bins_for(rows[i], n, max_bins, bool(exact[i])))
+            continue
+        values = ordered[i, :m[i]]
+        if exact[i] or distinct[i] <= limit:
+            out.append(Bins(levels=values[new[i, :m[i]]]))
+        else:
+            # np.quantile(..., method="lower"): the value at floor((m - 1) q)
+            cuts = values[np.floor((m[i] - 1) * quantiles).astype(np.intp)]
+            out.append(Bins(cuts=cuts[np.r_[True, cuts[1:] != cuts[:-1]]]))
+    return out
+
+
+def _block_powers(codes: np.ndarray, c: int, fold: np.ndarray, folds: int, Y: np.ndarray, priors: np.ndarray,
+                  kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Power and information of each column of ``codes`` (rows × b), every column padded to ``c`` codes."""
+    n, b = codes.shape
+    m = Y.shape[1]
+    # group of each cell: (column, fold, code)
+    gid = (np.arange(b)[None, :] * folds + fold[:, None]) * c + codes
+    size = b * folds * c
+    flat = gid.ravel()
+    count = np.bincount(flat, minlength=size).reshape(b, folds, c).astype(float)
+    sums = np.stack([np.bincount(flat, weights=np.repeat(Y[:, t], b), minlength=size) for t in range(m)],
+                    axis=-1).reshape(b, folds, c, m)
+    # out of fold: each fold's code table is fitted on the other folds
+    train_count = count.sum(axis=1, keepdims=True) - count
+    train_sums = sums.sum(axis=1, keepdims=True) - sums
+    pred = (train_sums + SMOOTHING * priors[None, :, None, :]) / (train_count + SMOOTHING)[..., None]
+    if kind == "regression":
+        y = Y[:, 0]
+        s2 = np.bincount(flat, weights=np.repeat(y * y, b), minlength=size).reshape(b, folds, c)
+        p, s1 = pred[..., 0], sums[..., 0]
+        sse = (s2 - 2 * p * s1 + count * p**2).sum(axis=(1, 2))
+        total = float(n)
+        sst = s2.sum(axis=(1, 2)) - s1.sum(axis=(1, 2)) ** 2 / total
+        ok = sst > 1e-12 * np.maximum(s2.sum(axis=(1, 2)), 1e-300)
+        r2 = np.where(ok, 1 - sse / np.where(ok, sst, 1.0), np.nan)
+        return r2, r2
+    # information: 1 - log loss / H(Y), over every group of the column
+    shares = Y.sum(axis=0) / n
+    entropy = -np.sum(shares[shares > 0] * np.log(shares[shares > 0]))
+    loss = -(sums * np.log(np.clip(pred, 1e-15, 1))).sum(axis=(1, 2, 3)) / n
+    info = 1 - loss / entropy if entropy > 0 else np.full(b, np.nan)
+    # ROC AUC per column and fold (macro over classes), ties between codes counting half
+    auc_sum, auc_n = np.zeros((b, folds)), np.zeros((b, folds))
+    for t in ([1] if m == 2 else range(m)):
+        order = np.argsort(pred[..., t], axis=-1, kind="stable")
+        score = np.take_along_axis(pred[..., t], order, axis=-1)
+        pos = np.take_along_axis(sums[..., t], order, axis=-1)
+        neg = np.take_along_axis(count, order, axis=-1) - pos
+        new = np.ones(score.shape, dtype=bool)
+        new[..., 1:] = score[..., 1:] != score[..., :-1]
+        index = np.broadcast_to(np.arange(c), score.shape)
+        first = np.maximum.accumulate(np.where(new, index, 0), axis=-1)
+        last_mark = np.ones(score.shape, dtype=bool)
+        last_mark[..., :-1] = new[..., 1:]
+        last = np.minimum.accumulate(np.where(last_mark, index, c - 1)[..., ::-1], axis=-1)[..., ::-1]
+        cum = np.cumsum(neg, axis=-1)
+        below = np.where(first > 0, np.take_along_axis(cum, np.maximum(first - 1, 0), axis=-1), 0.0)
+        tied = np.take_along_axis(cum, last, axis=-1) - below
+        denom = pos.sum(axis=-1) * neg.sum(axis=-1)
+        ok = denom > 0
+        auc = np.where(ok, (pos * (below + 0.5 * tied)).sum(axis=-1) / np.where(ok, denom, 1), 0.0)
+        auc_sum += auc
+        auc_n += ok
+    has = auc_n > 0
+    per_fold = np.where(has, auc_sum / np.where(has, auc_n, 1), 0.0)
+    n_has = has.sum(axis=1)
+    power = np.where(n_has > 0, per_fold.sum(axis=1) / np.maximum(n_has, 1), np.nan)
+    return power, info
