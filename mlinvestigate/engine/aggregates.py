@@ -10,8 +10,8 @@ does not grow with rows:
    so PSI's 10 reference-decile edges are identical), ``percentile_approx`` on Spark (rank error at
    most 1/10,000); at most :data:`QUANTILE_BATCH_BYTES` of values are held at once;
 3. **counts per bin** of every numeric column on each side over one grid: the union of both sides'
-   quantiles (and the plots' histogram edges). A value's bin is found by a binary search written
-   as nested ``CASE`` expressions (11 comparisons for 2,000 edges), missing (NULL/NaN) and
+   quantiles (and the plots' histogram edges), a list literal in the query. A value's bin is found
+   by a binary search, one subquery per power of two (11 steps for 2,000 edges), missing (NULL/NaN) and
    infinite values in bins ``-1`` and ``-2``; and **counts per category** of every categorical
    column, missing ones apart. One scan per side with ``GROUPING SETS``.
 
@@ -58,15 +58,37 @@ def _literal(x: float) -> str:
     return text if "inf" not in text and "nan" not in text else f"CAST('{text}' AS DOUBLE)"
 
 
-def search_sql(v: str, grid: np.ndarray) -> str:
-    """``np.searchsorted(grid, v, side="left")`` as nested CASE expressions (a binary search)."""
-    def node(lo: int, hi: int) -> str:
-        if lo == hi:
-            return str(lo)
-        mid = (lo + hi) // 2
-        return f"CASE WHEN {v} <= {_literal(grid[mid])} THEN {node(lo, mid)} ELSE {node(mid + 1, hi)} END"
+def _array(grid: np.ndarray) -> str:
+    return "[" + ", ".join(_literal(x) for x in grid) + "]"
 
-    return node(0, len(grid))
+
+def search_levels(columns: dict[str, int]) -> list[int]:
+    """The steps of the binary search: powers of two, largest first, covering every grid."""
+    top = max(columns.values(), default=0)
+    steps = []
+    step = 1
+    while step <= top:
+        steps.append(step)
+        step *= 2
+    return steps[::-1]
+
+
+def search_sql(source: str, carried: list[str], grids: dict[str, tuple[str, int]]) -> str:
+    """``np.searchsorted(grid, v, side="left")`` of every ``v`` as a binary search over subqueries.
+
+    ``grids`` maps a value column to the name of its grid (a list column) and the grid's length;
+    each level adds one power of two to ``p_<value>`` where the grid's element there is still
+    below the value (lists are 1-based). Returns a query with ``carried`` columns and one
+    ``p_<value>`` per value column.
+    """
+    names = list(carried) + [g for g, _ in grids.values()] + [f"0 AS p_{v}" for v in grids]
+    query = f"SELECT {', '.join(names)} FROM {source}"
+    keep = list(carried) + [g for g, _ in grids.values()]
+    for level, step in enumerate(search_levels({v: n for v, (_, n) in grids.items()})):
+        moves = [f"p_{v} + CASE WHEN p_{v} + {step} <= {n} AND {g}[p_{v} + {step}] < {v} THEN {step} "
+                 f"ELSE 0 END AS p_{v}" for v, (g, n) in grids.items()]
+        query = f"SELECT {', '.join(keep + moves)} FROM ({query}) AS l{level}"
+    return query
 
 
 @dataclass
@@ -150,21 +172,24 @@ def quantiles_query(role: str, columns: dict[str, str], *, exact: bool) -> str:
 
 def counts_query(role: str, numeric: dict[str, tuple[str, np.ndarray]], categorical: list[str]) -> str:
     """Counts per grid bin of every numeric column and per category of every categorical one."""
-    values, inner, keys, flags = [], [], [], []
+    values, grids, keys, flags, final = [], {}, [], [], []
     for i, (name, (kind, grid)) in enumerate(numeric.items()):
-        values.append(f"{value_sql(name, kind)} AS v{i}")
+        values += [f"{value_sql(name, kind)} AS v{i}", f"{_array(grid)} AS g{i}"]
+        grids[f"v{i}"] = (f"g{i}", len(grid))
         v = f"v{i}"
-        inner.append(f"CASE WHEN {v} IS NULL OR isnan({v}) THEN -1 WHEN abs({v}) = CAST('inf' AS DOUBLE) "
-                     f"THEN -2 ELSE {search_sql(v, grid)} END AS b{i}")
+        final.append(f"CASE WHEN {v} IS NULL OR isnan({v}) THEN -1 WHEN abs({v}) = CAST('inf' AS DOUBLE) "
+                     f"THEN -2 ELSE p_{v} END AS b{i}")
         keys.append(f"b{i}")
     for j, name in enumerate(categorical):
         values.append(f"{_ident(name)} AS c{j}")
-        inner.append(f"c{j}")
+        final.append(f"c{j}")
         keys.append(f"c{j}")
         flags.append(f"grouping(c{j}) AS g{j}")
+    carried = [f"v{i}" for i in range(len(numeric))] + [f"c{j}" for j in range(len(categorical))]
+    searched = search_sql(f"(SELECT {', '.join(values)} FROM {role}) AS s", carried, grids)
     sets = ", ".join(f"({k})" for k in keys)
-    return (f"SELECT {', '.join(keys + flags)}, count(*) AS n FROM (SELECT {', '.join(inner)} FROM "
-            f"(SELECT {', '.join(values)} FROM {role}) AS s) AS t GROUP BY GROUPING SETS ({sets})")
+    return (f"SELECT {', '.join(keys + flags)}, count(*) AS n FROM (SELECT {', '.join(final)} FROM "
+            f"({searched}) AS found) AS t GROUP BY GROUPING SETS ({sets})")
 
 
 def group_rates_query(role: str, group: str, conditions: dict[str, str]) -> str:

@@ -161,9 +161,20 @@ class SparkEngine:
 
     def query(self, sql: str) -> pd.DataFrame:
         import sqlglot
+        from sqlglot import exp
 
-        text = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
-        text = text.replace("EPOCH_US(", "UNIX_MICROS(")  # the one function sqlglot leaves as written
+        def fix(node):
+            # sqlglot shifts literal list indexes (DuckDB's are 1-based, Spark's 0-based) but not
+            # computed ones; DuckDB's epoch_us is Spark's unix_micros
+            if isinstance(node, exp.Bracket) and not all(isinstance(e, exp.Literal) for e in node.expressions):
+                node.set("expressions", [exp.Sub(this=exp.Paren(this=e), expression=exp.Literal.number(1))
+                                         for e in node.expressions])
+            if isinstance(node, exp.Anonymous) and str(node.this).lower() == "epoch_us":
+                node.set("this", "UNIX_MICROS")
+            return node
+
+        tree = sqlglot.parse_one(sql, read="duckdb").transform(fix, copy=False)
+        text = tree.sql(dialect="spark")
         rows = self.spark.sql(text).collect()
         return pd.DataFrame([r.asDict() for r in rows])
 
