@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mlinvestigate"
 LAYERS = [
     {"errors", "resources", "__version__"},
     {"stats", "display"},
-    {"contract", "thresholds", "spec", "data", "model", "findings", "metrics"},
+    {"contract", "thresholds", "spec", "data", "engine", "model", "findings", "metrics"},
     {"checks"},
     {"plots", "widgets", "diagnosis", "attribution", "document", "summary", "export", "lab", "scenarios"},
     {"runner", "monitoring"},  # monitoring runs investigations

@@ -106,8 +106,10 @@ def spark_session(spec: IncidentSpec):
     global _SPARK
     if _SPARK is not None:
         return _SPARK
-    try:
-        from pyspark.sql import SparkSession
+    import importlib
+
+    try:  # an optional dependency: pip install 'mlinvestigate[spark]'
+        SparkSession = importlib.import_module("pyspark.sql").SparkSession  # noqa: N806
     except ImportError:
         raise DataError("engine: spark needs pyspark: pip install 'mlinvestigate[spark]' "
                         "(and a Java runtime).") from None
