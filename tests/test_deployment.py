@@ -210,3 +210,26 @@ def test_controls_are_clear(investigated, name):
     """The expected model serves everything and reproduces: no false alarm."""
     f = investigated(name)["checks"]["deployment"]
     assert f["verdict"] in ("clear", "skipped"), f["summary"]
+
+
+def test_rescored_rows_only_count_rows_actually_scored(tmp_path):
+    """Every re-score attempt failing (the model needs a column neither side has) re-scores nothing:
+    no row count is reported; a successful one reports the rows of each side it scored."""
+    from sklearn.linear_model import LogisticRegression
+
+    incident = incident_with_model(tmp_path / "ok", rows=400)
+    counts = deployment.run(incident).finding.evidence["model_file"]["rescored_rows"]
+    assert counts == {"production": 400, "reference": 400}
+
+    incident = incident_with_model(tmp_path / "bad", version_column=False, rows=400)
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"x1": rng.normal(size=50), "x9": rng.normal(size=50)})
+    joblib.dump(LogisticRegression().fit(X, (X["x1"] > 0).astype(int)), tmp_path / "bad" / "model.joblib")
+    spec = yaml.safe_load((tmp_path / "bad" / "incident.yaml").read_text())
+    spec["model"]["sha256"] = hashlib.sha256((tmp_path / "bad" / "model.joblib").read_bytes()).hexdigest()
+    (tmp_path / "bad" / "incident.yaml").write_text(yaml.safe_dump(spec))
+    result = deployment.run(load_incident(tmp_path / "bad" / "incident.yaml"))
+    info = result.finding.evidence["model_file"]
+    assert info["loaded"] and len(info["rescore_problems"]) == 2
+    assert "rescored_rows" not in info
+    assert result.to_df("reproduction").empty

@@ -312,3 +312,43 @@ def test_labels_other_tasks_run(investigated, name):
     """Multiclass and regression controls run to a clear verdict."""
     f = investigated(name, ("labels", "prior_shift"))["checks"]["labels"]
     assert f["verdict"] == "clear", f["summary"]
+
+
+# --- wide tables and empty columns --------------------------------------------------------------
+def test_a_feature_empty_in_reference_only_does_not_stop_the_label_model(tmp_path):
+    """A column with no value in reference (filled in production) is left out of the model:
+    the probabilities come from the other columns."""
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(300, 3))
+    X[:, 1] = np.nan
+    y = (X[:, 0] + 0.3 * rng.normal(size=300) > 0).astype(int)
+    oof, predict = sl.cross_validated_probabilities(X, y, 2, categorical=[False, False, False])
+    assert np.isfinite(oof).all() and ((oof[:, 1] > 0.5) == y).mean() > 0.8
+    new = rng.normal(size=(50, 3))
+    assert predict(new).shape == (50, 2)
+    X[:, [0, 2]] = np.nan  # nothing usable: the class shares
+    oof, _ = sl.cross_validated_probabilities(X, y, 2, categorical=[False, True, False])
+    assert np.allclose(oof.sum(axis=1), 1) and np.ptp(oof[:, 1]) < 0.1
+
+    ref, prod = world(rng, 600), world(rng, 600, first_id=10_000)
+    ref["x2"] = np.nan
+    result = labels.run(make_incident(tmp_path, ref, prod))
+    assert result.finding.verdict in ("clear", "inconclusive")
+
+
+def test_a_wide_label_model_screens_columns_inside_each_fold():
+    """Many columns: each fold keeps the ones most associated with the label on its training rows;
+    the informative ones survive, and pure noise gets no out-of-fold skill from the screening."""
+    from mlinvestigate.stats.domain import rank_auc
+
+    rng = np.random.default_rng(22)
+    n, k = 800, 300
+    X = rng.normal(size=(n, k))
+    y = (X[:, 11] - X[:, 250] + rng.normal(size=n) > 0).astype(int)
+    oof, predict = sl.cross_validated_probabilities(X, y, 2, max_features=12)
+    assert rank_auc(y, oof[:, 1]) > 0.8
+    chosen = sl.screen_by_association(sl._screen_codes(X, np.zeros(k, bool)), y, 2, 12)
+    assert {11, 250} <= set(chosen) and len(chosen) == 12
+    noise = rng.integers(0, 2, n)
+    oof, _ = sl.cross_validated_probabilities(X, noise, 2, max_features=12)
+    assert abs(rank_auc(noise, oof[:, 1]) - 0.5) < 0.07

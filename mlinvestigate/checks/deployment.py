@@ -244,8 +244,10 @@ def _model_evidence(incident, has_versions: bool):
         else:
             tables.append(table)
     info["rescore_problems"] = problems
-    info["rescored_rows"] = {role: int(min(n, df[incident.prediction].notna().sum()))
-                             for role, df in (("production", incident.production), ("reference", incident.reference))}
+    # only the sides whose rows were actually scored: a failed attempt re-scored nothing
+    scored = {t["set"].iloc[0]: int(t.loc[t["version"] == "(all)", "rows_rescored"].iloc[0]) for t in tables}
+    if scored:
+        info["rescored_rows"] = scored
     return info, (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame())
 
 

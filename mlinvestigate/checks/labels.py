@@ -133,6 +133,11 @@ def _classification(incident) -> Result:
         notes.append(f"Production label issues are computed on a seeded sample of {len(prod_idx):,} of "
                      f"{int(prod_lab.sum()):,} labelled rows.")
     probs = _probabilities(incident, ref_idx, prod_idx, ref_y, k, seed)
+    if probs is not None and "gradient-boosted" in probs["how"] and len(incident.features) > sl.MAX_FEATURES:
+        notes.append(f"With {len(incident.features):,} features, each cross-validation fold's model is fitted on "
+                     f"the {sl.MAX_FEATURES} most associated with the label on that fold's training rows "
+                     "(chi-square test of each feature's bins against the label); the rows it judges never "
+                     "chose them, so its out-of-fold probabilities stay honest.")
     if probs is not None and "in_support" in probs and not probs["in_support"].all():
         inside = probs.pop("in_support")
         notes.append(f"{int((~inside).sum()):,} of {len(inside):,} labelled production rows ({np.mean(~inside):.1%}) "

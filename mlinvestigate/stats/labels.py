@@ -7,6 +7,12 @@ and the model's most likely class is not the given label. cleanlab implements it
 call cleanlab and add what comparing two periods needs: judging production rows with the thresholds
 learned on reference, and the issue rate a calibrated model *expects* from its own uncertainty, so
 periods and label sources with a different case mix compare fairly.
+
+On a wide table each fold's model fits on at most :data:`MAX_FEATURES` columns: the ones most
+associated with the label on that fold's *training* rows (a chi-square test of each column's
+bins against the label, every column at once). The rows a model is judged on never chose its
+columns, so its out-of-fold probabilities stay honest; a column without values on the training rows
+carries nothing and is left out of that fold.
 """
 
 from __future__ import annotations
@@ -16,10 +22,15 @@ from scipy import optimize, stats
 
 # Iglewicz & Hoaglin: |robust z| above 3.5 is an outlier.
 OUTLIER_Z = 3.5
+# Columns each fold's model fits on at most: gradient boosting scans every column at every split,
+# so 2,000 columns cost thirty times 64; screened on the fold's training rows (see above).
+MAX_FEATURES = 64
+SCREEN_BINS = 16  # quantile bins per numeric column for the screening test
 
 
 def cross_validated_probabilities(X: np.ndarray, y: np.ndarray, n_classes: int, *, folds: int = 5,
-                                  categorical: list[bool] | None = None, seed: int = 0):
+                                  categorical: list[bool] | None = None, seed: int = 0,
+                                  max_features: int = MAX_FEATURES):
     """Out-of-fold class probabilities of a gradient-boosted model, and the fold models.
 
     Parameters
@@ -28,6 +39,8 @@ def cross_validated_probabilities(X: np.ndarray, y: np.ndarray, n_classes: int, 
         Numeric features (categories as integer codes, flagged in ``categorical``).
     y : ndarray of int
         Class codes ``0 .. n_classes - 1``.
+    max_features : int
+        Columns each fold's model fits on at most (screened on its training rows, see above).
 
     Returns
     -------
@@ -36,42 +49,94 @@ def cross_validated_probabilities(X: np.ndarray, y: np.ndarray, n_classes: int, 
     predict : callable
         ``predict(X_new) -> (m, n_classes)`` for rows none of the fold models saw.
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import KFold, StratifiedKFold
     from threadpoolctl import threadpool_limits
 
     y = np.asarray(y, dtype=int)
+    X = np.asarray(X, dtype=float)
     smallest = np.bincount(y, minlength=n_classes)[np.bincount(y, minlength=n_classes) > 0].min()
     folds = int(max(2, min(folds, len(y) // 2)))
     splitter = (StratifiedKFold(folds, shuffle=True, random_state=seed) if smallest >= folds
                 else KFold(folds, shuffle=True, random_state=seed))
+    mask = np.zeros(X.shape[1], bool) if categorical is None else np.asarray(categorical, dtype=bool)
+    codes = _screen_codes(X, mask) if X.shape[1] > max_features else None
     oof = np.zeros((len(y), n_classes))
-    models = []
+    models, columns = [], []
     # One thread: checks run side by side on few cores, and OpenMP threads competing for them
     # make gradient boosting many times slower, not faster.
     with threadpool_limits(1):
         for train, test in splitter.split(X, y):
-            model = HistGradientBoostingClassifier(
-                max_iter=100, learning_rate=0.1, early_stopping=False, random_state=seed,
-                categorical_features=categorical if categorical and any(categorical) else None)
-            model.fit(X[train], y[train])
+            cols = np.flatnonzero(~np.isnan(X[train]).all(axis=0))  # a column without values says nothing
+            if codes is not None and len(cols) > max_features:
+                cols = cols[screen_by_association(codes[np.ix_(train, cols)], y[train], n_classes, max_features)]
+            model = _fit(X[np.ix_(train, cols)], y[train], n_classes, mask[cols], seed)
             models.append(model)
-            oof[test] = _full_proba(model, X[test], n_classes)
+            columns.append(cols)
+            oof[test] = _full_proba(model, X[np.ix_(test, cols)], n_classes)
 
     def predict(X_new: np.ndarray) -> np.ndarray:
         # Each new row is scored by one fold model picked at random, not by their average: an
         # average of five models is smoother than any one of them, and the new rows' probabilities
         # must be as sharp as the out-of-fold ones they are compared with.
+        X_new = np.asarray(X_new, dtype=float)
         pick = np.random.default_rng(seed).integers(0, len(models), len(X_new))
         out = np.zeros((len(X_new), n_classes))
         with threadpool_limits(1):
-            for i, model in enumerate(models):
+            for i, (model, cols) in enumerate(zip(models, columns, strict=True)):
                 rows = pick == i
                 if rows.any():
-                    out[rows] = _full_proba(model, X_new[rows], n_classes)
+                    out[rows] = _full_proba(model, X_new[np.ix_(rows, cols)], n_classes)
         return out
 
     return oof, predict
+
+
+class _Prior:
+    """The training rows' class shares, for a fold with no usable column."""
+
+    def __init__(self, y: np.ndarray, n_classes: int):
+        self.classes_ = np.arange(n_classes)
+        self.shares = np.bincount(y, minlength=n_classes) / max(len(y), 1)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.tile(self.shares, (len(X), 1))
+
+
+def _fit(X: np.ndarray, y: np.ndarray, n_classes: int, categorical: np.ndarray, seed: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    if X.shape[1] == 0:
+        return _Prior(y, n_classes)
+    model = HistGradientBoostingClassifier(
+        max_iter=100, learning_rate=0.1, early_stopping=False, random_state=seed,
+        categorical_features=categorical if categorical.any() else None)
+    return model.fit(X, y)
+
+
+def _screen_codes(X: np.ndarray, categorical: np.ndarray) -> np.ndarray:
+    """Each column cut into at most :data:`SCREEN_BINS` quantile bins (one per category), from the
+    features alone: the label never enters, so every row can help place the cuts."""
+    from .leakage import binned_codes
+
+    return binned_codes(X, exact=categorical, max_bins=SCREEN_BINS)[0]
+
+
+def screen_by_association(codes: np.ndarray, y: np.ndarray, n_classes: int, keep: int) -> np.ndarray:
+    """Positions of the ``keep`` columns of ``codes`` (rows × columns of bin codes) most associated
+    with the class codes ``y``: the smallest chi-square p-values of each column's bins against the
+    label, every column in one ``bincount``; ties go to the earlier column."""
+    n, k = codes.shape
+    if k <= keep:
+        return np.arange(k)
+    c = int(codes.max()) + 1
+    counts = np.bincount(((np.arange(k)[None, :] * c + codes) * n_classes + y[:, None]).ravel(),
+                         minlength=k * c * n_classes).reshape(k, c, n_classes).astype(float)
+    rows, cols = counts.sum(axis=2, keepdims=True), counts.sum(axis=1, keepdims=True)
+    expected = rows * cols / max(n, 1)
+    chi2 = np.where(expected > 0, (counts - expected) ** 2 / np.where(expected > 0, expected, 1), 0).sum(axis=(1, 2))
+    df = ((rows[..., 0] > 0).sum(axis=1) - 1) * ((cols[:, 0] > 0).sum(axis=1) - 1)
+    logp = np.where(df > 0, stats.chi2.logsf(chi2, np.maximum(df, 1)), 0.0)
+    return np.sort(np.argsort(logp, kind="stable")[:keep])
 
 
 def _full_proba(model, X: np.ndarray, n_classes: int) -> np.ndarray:

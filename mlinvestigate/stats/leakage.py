@@ -478,13 +478,8 @@ def cross_validated_powers(X: np.ndarray, y, *, kind: str, exact=None, folds: in
         return power, information
     fold = np.random.default_rng(seed).permutation(n) % folds
     priors = np.stack([Y[fold != f].mean(axis=0) for f in range(folds)])  # folds × targets
-    codes = np.empty((n, k), dtype=np.int64)
-    n_codes = np.empty(k, dtype=np.int64)
+    codes, n_codes = binned_codes(X, exact=exact, max_bins=max_bins)
     step = max(1, BLOCK_CELLS // max(n, 1))
-    for start in range(0, k, step):
-        block = np.ascontiguousarray(X[:, start:start + step].T)  # one feature per row
-        for i, bins in enumerate(_sorted_bins(block, max_bins, exact[start:start + step])):
-            codes[:, start + i], n_codes[start + i] = bins.codes(block[i]), bins.n_codes
     padded = np.flatnonzero(n_codes <= MAX_PADDED_CODES)
     for j in np.setdiff1d(np.arange(k), padded):  # many categories: one at a time
         p = cross_validated_power(X[:, j], y[keep] if kind == "regression" else np.asarray(y, object)[keep],
@@ -496,6 +491,22 @@ def cross_validated_powers(X: np.ndarray, y, *, kind: str, exact=None, folds: in
         power[cols], information[cols] = _block_powers(codes[:, cols], int(n_codes[cols].max()), fold, folds,
                                                        Y, priors, kind)
     return power, information
+
+
+def binned_codes(X: np.ndarray, *, exact=None, max_bins: int = MAX_BINS) -> tuple[np.ndarray, np.ndarray]:
+    """Every column of ``X`` cut as the one-feature model cuts it (:class:`Bins`, about 20 rows a
+    bin at least): codes (rows × columns; 0 is missing) and each column's number of codes."""
+    X = np.asarray(X, dtype=float)
+    n, k = X.shape
+    exact = np.zeros(k, bool) if exact is None else np.asarray(exact, dtype=bool)
+    codes = np.empty((n, k), dtype=np.int64)
+    n_codes = np.empty(k, dtype=np.int64)
+    step = max(1, BLOCK_CELLS // max(n, 1))
+    for start in range(0, k, step):
+        block = np.ascontiguousarray(X[:, start:start + step].T)  # one feature per row
+        for i, bins in enumerate(_sorted_bins(block, max_bins, exact[start:start + step])):
+            codes[:, start + i], n_codes[start + i] = bins.codes(block[i]), bins.n_codes
+    return codes, n_codes
 
 
 def _sorted_bins(rows: np.ndarray, max_bins: int, exact: np.ndarray) -> list[Bins]:
