@@ -21,12 +21,17 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subproce
 
 @pytest.fixture(scope="session")
 def scenario(tmp_path_factory):
-    """``scenario(name, rows=E2E_ROWS, seed=0) -> Path`` of its incident.yaml (made once per session)."""
+    """``scenario(name, rows=None, seed=0) -> Path`` of its incident.yaml (made once per session).
+
+    ``rows`` defaults to ``E2E_ROWS``, or fewer for a scenario whose catalog entry says so
+    (``scenarios.E2E_ROWS``: a wide table's cost is in its columns).
+    """
     from mlinvestigate import scenarios
 
     made: dict[tuple, Path] = {}
 
-    def make(name: str, *, rows: int = E2E_ROWS, seed: int = 0) -> Path:
+    def make(name: str, *, rows: int | None = None, seed: int = 0) -> Path:
+        rows = scenarios.e2e_rows(name, E2E_ROWS) if rows is None else rows
         key = (name, rows, seed)
         if key not in made:
             folder = tmp_path_factory.mktemp(f"scenario-{name}")
