@@ -469,8 +469,14 @@ def attribution_table(attr: dict) -> pd.DataFrame:
              "prior_shift": "prior shift (production's class balance)",
              "unexplained": "unexplained (concept drift, skew, labels, leakage, other model)",
              "measurement": "measurement artefact (biased labelled sample)"}
-    return pd.DataFrame([{"part": names[p], "metric lost": v["value"], "95% CI low": v["ci"][0],
-                          "95% CI high": v["ci"][1]} for p, v in attr["parts"].items()])
+    metric = attr.get("metric", "metric")
+
+    def effect(value):  # what the part does to the metric, as the waterfall shows it
+        return None if value is None else -value
+
+    return pd.DataFrame([{"part": names[p], f"effect on {metric}": effect(v["value"]),
+                          "95% CI low": effect(v["ci"][1]), "95% CI high": effect(v["ci"][0])}
+                         for p, v in attr["parts"].items()])
 
 
 def actions_html(s: Summary) -> str:

@@ -29,7 +29,9 @@ def waterfall(attr: dict, *, ax=None):
         v = p["value"]
         lo, hi = p["ci"]
         err = None if lo is None else (level - v, max(v - lo, 0), max(hi - v, 0))
-        bars.append((PART_LABELS[part], min(level, level - v), abs(v), LOSS if v > 0 else GAIN,
+        # a part hurts when it lowers a higher-is-better metric or raises an error (regression)
+        hurts = v > 0 if attr.get("higher_is_better", True) else v < 0
+        bars.append((PART_LABELS[part], min(level, level - v), abs(v), LOSS if hurts else GAIN,
                      f"{-v:+.3f}", err))
         level -= v
     bars.append(("production\n(observed)", 0.0, attr["production"], PRODUCTION, f"{attr['production']:.3f}", None))
