@@ -407,3 +407,31 @@ def test_cli_lists_and_makes(tmp_path):
 
     unknown = run_cli("scenarios", "make", "segmnts", tmp_path / "x")
     assert unknown.returncode == 2 and "'segments'" in unknown.stderr
+
+
+def test_control_text_has_a_long_tailed_free_text_column_that_does_not_move(loaded):
+    inc = loaded("control-text")
+    ref, prod = inc.reference, inc.production
+    assert "merchant_name" in inc.features and "merchant_name" not in inc.identifier_like
+    r, p = (df["merchant_name"].astype(str) for df in (ref, prod))
+    assert r.nunique() > 0.25 * len(r) and p.nunique() > 0.25 * len(p)
+    assert (~p.isin(set(r))).mean() > 0.2      # many production names never appear in reference
+    top = r.value_counts(normalize=True).head(10)
+    assert (p.value_counts(normalize=True).reindex(top.index).fillna(0) - top).abs().max() < 0.02
+    assert abs(accuracy(prod) - accuracy(ref)) < 0.02
+
+
+def test_measurement_threshold_labels_only_high_scores(loaded, scenario):
+    import json
+
+    inc = loaded("measurement-threshold")
+    ref, prod = inc.reference, inc.production
+    labelled = prod["is_fraud"].notna()
+    score = prod["pred_proba"].astype(float)
+    assert labelled.mean() < 0.3 and (score[labelled] > 0.4).all()
+    assert not labelled[score.fillna(0) <= 0.4].any()
+    assert accuracy(ref) - accuracy(prod) > 0.1          # the labelled rows look far worse
+    truth = json.loads((scenario("measurement-threshold", rows=ROWS).parent / "truth.json").read_text())
+    rates = truth["production_class_rates"]
+    assert abs(rates["1"] - rate(ref["is_fraud"])) < 0.03  # the true rate did not move
+    assert rate(prod["is_fraud"]) > 0.5                   # the labelled rows say otherwise

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import yaml
 
 from ..errors import InvestigationError
 from . import world
-from .catalog import BUILDERS, Built
+from .catalog import BUILDERS, Built, _shares
 
 DEFAULT_ROWS = 20_000
 MIN_ROWS = 100
@@ -54,6 +55,10 @@ _DESCRIPTIONS: dict[str, str] = {
                      "traffic over 4 weeks; the spec leaves features to the default",
     "labels-multiclass": "fraud_type relabelled: 70% of card thefts are filed as account_takeover at the same "
                          "inputs (~14/6 -> ~4/16)",
+    "control-text": "nothing wrong; merchant_name is free text with thousands of values (a long tail: many "
+                    "production names never appear in reference) and is not a model input",
+    "measurement-threshold": "production labels exist only for payments scored above 0.4 (no random sample of "
+                             "the rest)",
 }
 
 EXPECTED: dict[str, dict] = {
@@ -74,6 +79,8 @@ EXPECTED: dict[str, dict] = {
     "wide": {"check": "drift", "culprits": ["s0007", "s0420", "s1031", "s1500", "s1999"]},
     "segment_drift": {"check": "drift", "culprits": ["channel"]},
     "labels-multiclass": {"check": "labels", "culprits": ["definition"]},
+    "control-text": {"check": None},
+    "measurement-threshold": {"check": "measurement", "culprits": []},
 }
 
 assert set(_DESCRIPTIONS) == set(NAMES) == set(EXPECTED)
@@ -199,6 +206,11 @@ def _write(name: str, built: Built, directory: Path) -> Path:
     joblib.dump(built.model, model_path)
     spec["model"] = {"path": model_path.name, "sha256": _sha256(model_path), "version": world.VERSION}
     spec["expected"] = {"daily_volume": round(len(prod) / world.DAYS, 1), "latency_p95_ms": 50}
+    if built.task == "classification":
+        # What the labels would say on every production row (the generator knows; a benchmark
+        # compares the kit's estimated class shares with it). The kit never reads this file.
+        truth = {"production_class_rates": built.true_rates or _shares(built.production[built.target])}
+        (directory / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     spec_path = directory / "incident.yaml"
     header = (f"# Synthetic incident `{name}` (mlinvestigate scenarios make {name}).\n"
               f"# Planted: {_DESCRIPTIONS[name]}.\n")

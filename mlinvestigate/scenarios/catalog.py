@@ -35,9 +35,17 @@ class Built:
     segments: list[str] = field(default_factory=lambda: ["country", "device"])
     # False: the spec leaves `features` out, so every column without a role is a feature
     list_features: bool = True
+    # the production class shares over every row, when the written labels hide some of them
+    true_rates: dict | None = None
 
 
 # --- shared steps -------------------------------------------------------------------------------
+def _shares(labels: pd.Series) -> dict[str, float]:
+    """Class → share of the labelled rows (keys as text)."""
+    shares = labels.dropna().astype(str).value_counts(normalize=True)
+    return {str(k): float(v) for k, v in sorted(shares.items())}
+
+
 def _with_ids(df: pd.DataFrame, first: int) -> pd.DataFrame:
     df.insert(0, "request_id", np.arange(first, first + len(df), dtype=np.int64))
     return df
@@ -236,10 +244,11 @@ def measurement(rng, rows):
     # Only flagged payments are reviewed, plus a 5% random sample of the rest.
     flagged = prod["pred"].to_numpy() == 1
     reviewed = flagged | (rng.random(rows) < 0.05)
+    truth = _shares(prod["is_fraud"])
     prod["is_fraud"] = pd.array(np.where(reviewed, prod["is_fraud"].to_numpy(), 0), dtype="Int64")
     prod.loc[~reviewed, "is_fraud"] = pd.NA
     return Built("Production accuracy measured only on reviewed payments, mostly ones the model flagged",
-                 ref, prod, model)
+                 ref, prod, model, true_rates=truth)
 
 
 # --- other tasks --------------------------------------------------------------------------------
@@ -405,6 +414,45 @@ def labels_multiclass(rng, rows):
                              ref, prod, model)
 
 
+# --- a high-cardinality, text-like category that does not drift -----------------------------------
+MERCHANTS = 20_000
+# Merchant popularity falls off as a power of its rank (a few big chains, a very long tail): at a
+# few thousand rows a side a third of production's merchants never appear in reference, although
+# both sides are drawn from the same distribution.
+MERCHANT_POWER = 1.05
+
+
+def _merchant_names(rng, n: int) -> np.ndarray:
+    p = np.arange(1, MERCHANTS + 1, dtype=float) ** -MERCHANT_POWER
+    idx = rng.choice(MERCHANTS, n, p=p / p.sum())
+    return pd.Series(idx).map("shop {:05d}".format).to_numpy(object)
+
+
+def control_text(rng, rows):
+    model, ref = _binary_world(rng, rows)
+    prod = _healthy(rng, rows, model)
+    # The payee's name as typed on the receipt: not a model input, not related to fraud, drawn the
+    # same way on both sides, with thousands of distinct values.
+    ref["merchant_name"], prod["merchant_name"] = _merchant_names(rng, rows), _merchant_names(rng, rows)
+    return Built("Fraud model 2.0 in healthy production, with a free-text merchant name (control)", ref, prod,
+                 model, features=[*W.FEATURES, "merchant_name"])
+
+
+# --- labels arrive only for high scores ---------------------------------------------------------
+LABEL_SCORE_CUTOFF = 0.4
+
+
+def measurement_threshold(rng, rows):
+    model, ref = _binary_world(rng, rows)
+    prod = _healthy(rng, rows, model)
+    # Only payments scored above 0.4 go to review and ever get a label; nothing else is labelled.
+    reviewed = prod["pred_proba"].to_numpy() > LABEL_SCORE_CUTOFF
+    truth = _shares(prod["is_fraud"])
+    prod["is_fraud"] = pd.array(np.where(reviewed, prod["is_fraud"].to_numpy(), 0), dtype="Int64")
+    prod.loc[~reviewed, "is_fraud"] = pd.NA
+    return Built("Production labels arrive only for payments scored above 0.4", ref, prod, model, true_rates=truth)
+
+
 BUILDERS: dict[str, Callable[[np.random.Generator, int], Built]] = {
     "control": control,
     "drift": drift,
@@ -423,4 +471,6 @@ BUILDERS: dict[str, Callable[[np.random.Generator, int], Built]] = {
     "wide": wide,
     "segment_drift": channel_drift,
     "labels-multiclass": labels_multiclass,
+    "control-text": control_text,
+    "measurement-threshold": measurement_threshold,
 }
