@@ -315,3 +315,28 @@ def test_leakage_clear_on_control_and_drift(investigated, name):
     """Nothing leaks in control, and drifted features are not leaks."""
     f = investigated(name)["checks"]["leakage"]
     assert f["verdict"] == "clear", f["summary"]
+
+
+def test_a_wide_table_gets_point_values_for_every_feature_and_intervals_where_they_matter(tmp_path):
+    """200 noise columns and a leak: every feature gets its point values (computed all at once), the
+    leak and the strongest features get intervals and mutual information, the verdict is the same
+    as feature by feature, and the page says what was detailed."""
+    rng = np.random.default_rng(31)
+    n = 800
+    ref, prod = fraud_frame(rng, n), fraud_frame(rng, n)
+    names = [f"n{j:03d}" for j in range(200)]
+    ref, prod = (pd.concat([df, pd.DataFrame(rng.normal(size=(n, 200)), columns=names)], axis=1) for df in (ref, prod))
+    ref["leak"] = ref["label"] + 0.1 * rng.normal(size=n)
+    prod["leak"] = rng.normal(size=n)
+    result = leakage.run(make_incident(tmp_path, ref, prod), n_resamples=50)
+    assert result.finding.verdict == "detected" and result.finding.culprits == ["leak"]
+    table = result.to_df("features").set_index("feature")
+    assert len(table) == 204 and table["reference"].notna().all() and table["production"].notna().all()
+    detailed = table["reference_low"].notna()
+    assert detailed["leak"] and detailed["x1"] and leakage.DETAIL_FEATURES <= detailed.sum() < 60
+    assert table.loc[detailed, "mutual_information"].notna().all()
+    assert table.loc[~detailed, "mutual_information"].isna().all()
+    one = st.cross_validated_power(st.as_numbers(ref["x2"]), ref["label"].to_numpy(object), kind="binary",
+                                   n_resamples=0, seed=0)
+    assert table.loc["x2", "reference"] == pytest.approx(one.value, abs=1e-12)
+    assert f"of the {len(table):,} features" in leakage.sample_note(result)
