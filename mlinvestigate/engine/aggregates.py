@@ -32,8 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 FINE = 1000                       # quantiles a side for the KS grid (KS error ≤ 1/FINE)
-QUANTILE_BATCH_BYTES = 256 << 20  # values held at once by exact quantiles (8 bytes each)
-EXACT_QUANTILE_MAX_ROWS = 30_000_000  # above this a side's quantiles are approximate (t-digest)
+EXACT_QUANTILE_MAX_ROWS = 200_000_000  # above this a side's quantiles are approximate (t-digest)
 HIST_BINS = 40
 PROFILE_STEP = FINE // 200        # the plots' 201 quantiles are every 5th fine one
 
@@ -159,37 +158,71 @@ class Aggregates:
 
 
 # --- the queries ----------------------------------------------------------------------------------
-def quantiles_query(role: str, columns: dict[str, str], *, exact: bool) -> str:
-    """Fine quantiles of each numeric column's finite values on one side."""
-    probs = "[" + ", ".join(_literal(j / FINE) for j in range(FINE + 1)) + "]"
-    fn = "quantile_disc" if exact else "approx_quantile"
+def values_query(role: str, numeric: dict[str, str]) -> str:
+    """Finite, missing (NULL or NaN) and infinite values of every numeric column on one side."""
     parts = []
-    for i, (name, kind) in enumerate(columns.items()):
+    for i, (name, kind) in enumerate(numeric.items()):
         v = value_sql(name, kind)
-        parts.append(f"{fn}({v}, {probs}) FILTER (WHERE {_finite(v)}) AS q{i}")
-    return f"SELECT {', '.join(parts)} FROM {role}"
+        parts += [f"count(*) FILTER (WHERE {_finite(v)}) AS n{i}",
+                  f"count(*) FILTER (WHERE {v} IS NULL OR isnan({v})) AS m{i}",
+                  f"count(*) FILTER (WHERE abs({v}) = CAST('inf' AS DOUBLE)) AS i{i}"]
+    return f"SELECT count(*) AS n_rows{', ' if parts else ''}{', '.join(parts)} FROM {role}"
 
 
-def counts_query(role: str, numeric: dict[str, tuple[str, np.ndarray]], categorical: list[str]) -> str:
-    """Counts per grid bin of every numeric column and per category of every categorical one."""
-    values, grids, keys, flags, final = [], {}, [], [], []
+def positions(n: int) -> list[int]:
+    """0-based ranks of the fine quantiles of ``n`` sorted values (``np.quantile``'s lower rule)."""
+    probs = np.arange(FINE + 1) / FINE
+    return sorted(set(np.floor(probs * (n - 1)).astype(np.int64).tolist())) if n else []
+
+
+def quantiles_query(role: str, name: str, kind: str, n: int, *, exact: bool) -> str:
+    """Fine quantiles of one numeric column's finite values (one row per quantile).
+
+    Exact: the values sorted by the engine (which spills to disk past its memory limit) and the
+    rows at the quantiles' ranks kept. Approximate (Spark, or past EXACT_QUANTILE_MAX_ROWS):
+    ``approx_quantile`` (``percentile_approx`` on Spark), one row holding the list.
+    """
+    v = value_sql(name, kind)
+    if not exact:
+        probs = "[" + ", ".join(_literal(j / FINE) for j in range(FINE + 1)) + "]"
+        return f"SELECT approx_quantile({v}, {probs}) AS q FROM {role} WHERE {_finite(v)}"
+    ranks = ", ".join(map(str, positions(n)))
+    return (f"SELECT r, v FROM (SELECT v, row_number() OVER (ORDER BY v) - 1 AS r FROM "
+            f"(SELECT {v} AS v FROM {role}) AS s WHERE {_finite('v')}) AS t WHERE r IN ({ranks})")
+
+
+def bins_query(role: str, numeric: dict[str, tuple[str, np.ndarray]], *, native: bool) -> str:
+    """Counts of every numeric column's finite values per grid bin ``(grid[i-1], grid[i]]``.
+
+    ``native``: DuckDB's ``histogram(v, boundaries)`` aggregate, which bins exactly so (one scan,
+    a binary search per value). Otherwise a portable binary search in plain SQL
+    (:func:`search_sql`) grouped by bin, one grouping set per column: what Spark runs.
+    """
+    if native:
+        parts = [f"histogram({value_sql(name, kind)}, {_array(grid)}) FILTER (WHERE "
+                 f"{_finite(value_sql(name, kind))}) AS h{i}" for i, (name, (kind, grid)) in enumerate(numeric.items())]
+        return f"SELECT {', '.join(parts)} FROM {role}"
+    values, grids, keys = [], {}, []
     for i, (name, (kind, grid)) in enumerate(numeric.items()):
         values += [f"{value_sql(name, kind)} AS v{i}", f"{_array(grid)} AS g{i}"]
         grids[f"v{i}"] = (f"g{i}", len(grid))
-        v = f"v{i}"
-        final.append(f"CASE WHEN {v} IS NULL OR isnan({v}) THEN -1 WHEN abs({v}) = CAST('inf' AS DOUBLE) "
-                     f"THEN -2 ELSE p_{v} END AS b{i}")
-        keys.append(f"b{i}")
-    for j, name in enumerate(categorical):
-        values.append(f"{_ident(name)} AS c{j}")
-        final.append(f"c{j}")
-        keys.append(f"c{j}")
-        flags.append(f"grouping(c{j}) AS g{j}")
-    carried = [f"v{i}" for i in range(len(numeric))] + [f"c{j}" for j in range(len(categorical))]
+        keys.append(f"CASE WHEN {_finite(f'v{i}')} THEN p_v{i} ELSE -1 END AS b{i}")
+    carried = [f"v{i}" for i in range(len(numeric))]
     searched = search_sql(f"(SELECT {', '.join(values)} FROM {role}) AS s", carried, grids)
-    sets = ", ".join(f"({k})" for k in keys)
-    return (f"SELECT {', '.join(keys + flags)}, count(*) AS n FROM (SELECT {', '.join(final)} FROM "
-            f"({searched}) AS found) AS t GROUP BY GROUPING SETS ({sets})")
+    names = [f"b{i}" for i in range(len(numeric))]
+    sets = ", ".join(f"({b})" for b in names)
+    return (f"SELECT {', '.join(names)}, count(*) AS n FROM (SELECT {', '.join(keys)} FROM ({searched}) AS found) "
+            f"AS t GROUP BY GROUPING SETS ({sets})")
+
+
+def categories_query(role: str, categorical: list[str]) -> str:
+    """Rows per value of every categorical column (missing ones as NULL), one grouping set each."""
+    keys = [f"{_ident(name)} AS c{j}" for j, name in enumerate(categorical)]
+    flags = [f"grouping(c{j}) AS g{j}" for j in range(len(categorical))]
+    sets = ", ".join(f"(c{j})" for j in range(len(categorical)))
+    inner = f"SELECT {', '.join(keys)} FROM {role}"
+    return (f"SELECT {', '.join(f'c{j}' for j in range(len(categorical)))}, {', '.join(flags)}, count(*) AS n "
+            f"FROM ({inner}) AS t GROUP BY GROUPING SETS ({sets})")
 
 
 def group_rates_query(role: str, group: str, conditions: dict[str, str]) -> str:
@@ -225,68 +258,81 @@ def _hist_edges(qa: np.ndarray, qb: np.ndarray, datetime: bool) -> np.ndarray:
     return np.linspace(lo, hi, HIST_BINS + 1)
 
 
-def _quantiles(engine, role: str, columns: dict[str, str], rows: int) -> dict[str, np.ndarray]:
-    exact = engine.exact_quantiles and rows <= EXACT_QUANTILE_MAX_ROWS
-    per_batch = max(1, int(QUANTILE_BATCH_BYTES // max(1, 8 * rows))) if exact else 64
-    names = list(columns)
-    out: dict[str, np.ndarray] = {}
-    for start in range(0, len(names), per_batch):
-        batch = {n: columns[n] for n in names[start:start + per_batch]}
-        row = engine.query(quantiles_query(role, batch, exact=exact)).iloc[0]
-        for i, n in enumerate(batch):
-            v = row[f"q{i}"]
-            out[n] = (np.full(FINE + 1, np.nan) if v is None or (np.ndim(v) == 0 and v != v)
-                      else np.asarray(list(v), dtype=float))
+def _quantiles(engine, role: str, name: str, kind: str, n: int, exact: bool) -> np.ndarray:
+    """The fine quantiles at ``j / FINE`` of one column on one side (NaN when it has no values)."""
+    if n == 0:
+        return np.full(FINE + 1, np.nan)
+    table = engine.query(quantiles_query(role, name, kind, n, exact=exact))
+    if not exact:
+        return np.asarray(list(table["q"].iloc[0]), dtype=float)
+    by_rank = dict(zip(table["r"].astype(np.int64), table["v"].astype(float), strict=True))
+    ranks = np.floor(np.arange(FINE + 1) / FINE * (n - 1)).astype(np.int64)
+    return np.array([by_rank[r] for r in ranks], dtype=float)
+
+
+def _bin_counts(engine, role: str, grids: dict[str, tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    native = getattr(engine, "native_histogram", False)
+    table = engine.query(bins_query(role, grids, native=native))
+    out = {}
+    for i, (name, (_, grid)) in enumerate(grids.items()):
+        counts = np.zeros(len(grid) + 1, np.int64)
+        if native:
+            found = table[f"h{i}"].iloc[0]
+            if isinstance(found, dict) and set(found) == {"key", "value"}:
+                found = dict(zip(found["key"], found["value"], strict=True))
+            for edge, k in (found or {}).items():
+                counts[np.searchsorted(grid, edge) if np.isfinite(edge) else len(grid)] += int(k)
+        else:
+            part = table[table[f"b{i}"].notna()]
+            b, k = part[f"b{i}"].to_numpy(np.int64), part["n"].to_numpy(np.int64)
+            ok = b >= 0
+            np.add.at(counts, b[ok], k[ok])
+        out[name] = counts
     return out
 
 
 def compute(engine, columns: dict[str, str], *, sample_rows: dict[str, int]) -> Aggregates:
     """Every full-data aggregate of ``columns`` (name → numeric, datetime or categorical)."""
-    rows = {role: engine.rows(role) for role in ("reference", "production")}
+    roles = ("reference", "production")
     numeric = {n: k for n, k in columns.items() if k in ("numeric", "datetime")}
     categorical = [n for n, k in columns.items() if k not in ("numeric", "datetime")]
+    counted = {role: engine.query(values_query(role, numeric)).iloc[0] for role in roles}
+    rows = {role: int(counted[role]["n_rows"]) for role in roles}
+    exact = bool(engine.exact_quantiles and max(rows.values()) <= EXACT_QUANTILE_MAX_ROWS)
     result: dict[str, ColumnAggregate] = {}
-    quant = {role: _quantiles(engine, role, numeric, rows[role]) for role in ("reference", "production")}
     grids: dict[str, tuple[str, np.ndarray]] = {}
-    for n, kind in numeric.items():
-        qa, qb = quant["reference"][n], quant["production"][n]
+    for i, (name, kind) in enumerate(numeric.items()):
+        finite = [int(counted[role][f"n{i}"]) for role in roles]
+        qa, qb = (_quantiles(engine, role, name, kind, finite[s], exact) for s, role in enumerate(roles))
         parts = [qa[np.isfinite(qa)], qb[np.isfinite(qb)], _hist_edges(qa, qb, kind == "datetime")]
-        grids[n] = (kind, np.unique(np.concatenate(parts)))
-        result[n] = ColumnAggregate(kind=kind, quantiles=(qa, qb), grid=grids[n][1])
-    for n in categorical:
-        result[n] = ColumnAggregate(kind="categorical")
-    counted = {role: engine.query(counts_query(role, grids, categorical))
-               for role in ("reference", "production")} if (grids or categorical) else {}
-    cat_counts: dict[str, list[dict]] = {n: [{}, {}] for n in categorical}
-    for side, role in enumerate(("reference", "production")):
-        table = counted[role]
-        for i, n in enumerate(grids):
-            part = table[table[f"b{i}"].notna()]
-            b = part[f"b{i}"].to_numpy(np.int64)
-            k = part["n"].to_numpy(np.int64)
-            counts = np.zeros(len(grids[n][1]) + 1, np.int64)
-            ok = b >= 0
-            np.add.at(counts, b[ok], k[ok])
-            agg = result[n]
-            agg.counts = (counts,) if side == 0 else (agg.counts[0], counts)
-            agg.missing = _set(agg.missing, side, int(k[b == -1].sum()))
-            agg.infinite = _set(agg.infinite, side, int(k[b == -2].sum()))
-        for j, n in enumerate(categorical):
-            part = table[table[f"g{j}"].astype(int) == 0]
-            present = part[f"c{j}"].notna()
-            result[n].missing = _set(result[n].missing, side, int(part.loc[~present, "n"].sum()))
-            for value, k in zip(part.loc[present, f"c{j}"], part.loc[present, "n"], strict=True):
-                label = category_label(value)
-                cat_counts[n][side][label] = cat_counts[n][side].get(label, 0) + int(k)
-    for n in categorical:
-        ref, prod = cat_counts[n]
-        labels = sorted(set(ref) | set(prod))
-        result[n].labels = labels
-        result[n].counts = (np.array([ref.get(c, 0) for c in labels], np.int64),
-                            np.array([prod.get(c, 0) for c in labels], np.int64))
+        grid = np.unique(np.concatenate(parts))
+        grids[name] = (kind, grid)
+        result[name] = ColumnAggregate(
+            kind=kind, quantiles=(qa, qb), grid=grid,
+            missing=tuple(int(counted[role][f"m{i}"]) for role in roles),
+            infinite=tuple(int(counted[role][f"i{i}"]) for role in roles))
+    if grids:
+        binned = {role: _bin_counts(engine, role, grids) for role in roles}
+        for name in grids:
+            result[name].counts = (binned["reference"][name], binned["production"][name])
+    if categorical:
+        tables = {role: engine.query(categories_query(role, categorical)) for role in roles}
+        for j, name in enumerate(categorical):
+            sides, missing = [{}, {}], [0, 0]
+            for s, role in enumerate(roles):
+                table = tables[role]
+                part = table[table[f"g{j}"].astype(int) == 0]
+                present = part[f"c{j}"].notna()
+                missing[s] = int(part.loc[~present, "n"].sum())
+                for value, k in zip(part.loc[present, f"c{j}"], part.loc[present, "n"], strict=True):
+                    label = category_label(value)
+                    sides[s][label] = sides[s].get(label, 0) + int(k)
+            labels = sorted(set(sides[0]) | set(sides[1]))
+            result[name] = ColumnAggregate(
+                kind="categorical", labels=labels, missing=tuple(missing),
+                counts=tuple(np.array([side.get(c, 0) for c in labels], np.int64) for side in sides))
     return Aggregates(engine=engine.name, rows=rows, sample_rows=sample_rows, columns=result,
-                      quantiles_exact=bool(engine.exact_quantiles
-                                           and max(rows.values()) <= EXACT_QUANTILE_MAX_ROWS))
+                      quantiles_exact=exact)
 
 
 def _set(pair: tuple[int, int], side: int, value: int) -> tuple[int, int]:

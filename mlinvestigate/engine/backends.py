@@ -36,6 +36,7 @@ class DuckDBEngine:
     name = "duckdb"
     dialect = "duckdb"
     exact_quantiles = True
+    native_histogram = True  # histogram(v, boundaries): counts per bin in one scan
 
     def __init__(self, spec: IncidentSpec):
         import duckdb
@@ -131,6 +132,7 @@ class SparkEngine:
     name = "spark"
     dialect = "spark"
     exact_quantiles = False  # percentile_approx: rank error at most 1/accuracy
+    native_histogram = False
 
     def __init__(self, spec: IncidentSpec):
         self.spark = spark_session(spec)
