@@ -7,8 +7,9 @@ of 250,000 rows, so the generator never holds a side in memory: 40 numeric featu
 heavy-tailed, integer counts with ties) and 10 categorical ones (12 levels); in production 5 numeric
 and 1 categorical feature drift. Then, in this process, loads the incident with ``engine: duckdb``
 (row counts, the seeded sample, the full-data aggregates) and runs every investigation on it,
-recording wall time, CPU time and peak memory (resident set, sampled every 50 ms) per phase, with a
-progress line per phase on the terminal. Prints a Markdown table for docs/performance.md.
+recording wall time, CPU time and peak memory (the process's resident high-water mark, reset at
+each phase through /proc/self/clear_refs) per phase, with a progress line per phase on the terminal.
+Prints a Markdown table for docs/performance.md.
 """
 
 from __future__ import annotations
@@ -31,9 +32,18 @@ DRIFTED_NUMERIC, DRIFTED_CATEGORICAL = 5, 1
 DAYS = 14
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
     with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS")) / 1024
+        return next(int(line.split()[1]) for line in fh if line.startswith(field)) / 1024
+
+
+def _reset_peak() -> None:
+    """Reset the process's high-water mark (VmHWM) so each phase reports its own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
 
 
 class Phase:
@@ -46,6 +56,7 @@ class Phase:
         self.peak = _rss_mb()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
+        _reset_peak()
         self.t0, self.c0 = time.perf_counter(), time.process_time()
         print(f"▶ {self.name} …", flush=True)
         self.thread.start()
@@ -63,7 +74,7 @@ class Phase:
         self.stop.set()
         self.thread.join()
         wall, cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
-        self.peak = max(self.peak, _rss_mb())
+        self.peak = max(self.peak, _rss_mb(), _rss_mb("VmHWM"))
         self.log.append({"phase": self.name, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                          "peak_rss_mb": round(self.peak)})
         print(f"✔ {self.name}: {wall:.1f} s wall, {cpu:.1f} s CPU, peak {self.peak:.0f} MB", flush=True)

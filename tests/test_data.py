@@ -126,3 +126,11 @@ def test_empty_text_cells_in_csv_are_missing(tmp_path):
         return d
     inc = load_incident(tiny_incident(tmp_path, fmt="csv", ref_edit=edit, prod_edit=prod_edit))
     assert int((~inc.labelled).sum()) == 50 and "" not in set(inc.production["label"].dropna())
+
+
+def test_small_files_load_on_pandas_and_say_so(tmp_path):
+    """engine: auto keeps small incidents in memory, as before, and the note says which engine ran."""
+    inc = load_incident(tiny_incident(tmp_path))
+    assert inc.engine == "pandas" and inc.aggregates is None
+    assert inc.engine_note.startswith("Engine: pandas (auto")
+    assert inc.rows == {"reference": len(inc.reference), "production": len(inc.production)}
