@@ -122,7 +122,8 @@ def _rates(row: dict) -> str:
     if row["estimate"] is None:
         return "–"
     keys = sorted(row["estimate"])
-    est = ", ".join(f"{row['estimate'][k]:.3f}" for k in keys)
+    name = (lambda k: f"{k} ") if len(keys) > 1 else (lambda k: "")
+    est = ", ".join(f"{name(k)}{row['estimate'][k]:.3f}" for k in keys)
     true = ", ".join(f"{(row['truth'] or {}).get(k, float('nan')):.3f}" for k in keys) if row["truth"] else "?"
     err = row["rate_error"]
     flag = "" if err is None or err <= RATE_TOLERANCE else " **off**"
