@@ -35,7 +35,7 @@ from ..findings import Finding, Result, skipped
 from ..stats import labels as sl
 from ..stats.intervals import fdr, wilson
 from ..stats.proportions import proportion_difference
-from .prior_shift import class_codes
+from ..stats.triage_values import class_codes
 
 CHECK = "labels"
 MAX_FIT_ROWS = 50_000      # reference rows the kit's cross-validated model is fitted on

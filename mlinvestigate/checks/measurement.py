@@ -43,7 +43,7 @@ from ..stats.triage_labels import (
     weighted_mean,
 )
 from ..stats.triage_time import grain, period_codes
-from ..stats.triage_values import as_text, recode, text_codes
+from ..stats.triage_values import as_text, class_codes, text_codes
 
 CHECK = "measurement"
 MAX_CLASSES_SHOWN = 20
@@ -93,7 +93,7 @@ def class_balance(incident) -> pd.DataFrame:
     out = pd.DataFrame({"class": classes})
     for name, s in (("reference_labels", ref[t]), ("production_labels", prod[t]),
                     ("reference_predictions", ref[p]), ("production_predictions", prod[p])):
-        codes = _class_codes(s, classes)
+        codes = class_codes(s, classes)
         counts = np.bincount(codes[codes >= 0], minlength=len(classes))
         total = (codes >= 0).sum()
         out[name] = counts / total if total else np.nan
@@ -102,15 +102,10 @@ def class_balance(incident) -> pd.DataFrame:
     return out
 
 
-def _class_codes(s: pd.Series, classes: list[str]) -> np.ndarray:
-    codes, labels = text_codes(s)
-    return recode(codes, labels, classes)
-
-
 def confusion(incident, df: pd.DataFrame) -> pd.DataFrame:
     """Confusion matrix (rows: true class, columns: predicted class) of ``df``'s labelled rows."""
     classes = [as_text(c) for c in incident.classes][:MAX_CLASSES_SHOWN]
-    y, yp = _class_codes(df[incident.target], classes), _class_codes(df[incident.prediction], classes)
+    y, yp = class_codes(df[incident.target], classes), class_codes(df[incident.prediction], classes)
     ok = (y >= 0) & (yp >= 0)
     k = len(classes)
     cm = np.bincount(y[ok] * k + yp[ok], minlength=k * k).reshape(k, k)
@@ -123,7 +118,7 @@ def unknown_values(incident) -> dict[str, float]:
     known = sorted(set(text_codes(ref[incident.target])[1]) | set(text_codes(ref[incident.prediction])[1]))
     out = {}
     for name, col in (("predictions", incident.prediction), ("labels", incident.target)):
-        codes = _class_codes(prod[col], known)
+        codes = class_codes(prod[col], known)
         present = prod[col].notna().to_numpy()
         out[name] = float((present & (codes < 0)).sum() / present.sum()) if present.any() else 0.0
     return out

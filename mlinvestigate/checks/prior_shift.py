@@ -29,6 +29,7 @@ from ..findings import Finding, Result, skipped
 from ..stats import prior as sp
 from ..stats.intervals import fdr, wilson
 from ..stats.proportions import proportion_difference
+from ..stats.triage_values import class_codes
 
 CHECK = "prior_shift"
 # Fewer labelled production rows than this are not used as the production class balance.
@@ -38,12 +39,6 @@ N_RESAMPLES = 200
 
 def _sample_size(incident) -> int:
     return int(incident.threshold("general", "sample_rows"))
-
-
-def class_codes(values: pd.Series, classes: list) -> np.ndarray:
-    """Codes ``0 .. len(classes) - 1`` of ``values`` in ``classes``; -1 for missing or unknown values."""
-    return pd.Categorical(values.astype(object).where(values.notna(), None),
-                          categories=classes).codes.astype(np.int64)
 
 
 def run(incident, *, cost_ratio: float | None = None) -> Result:

@@ -37,3 +37,14 @@ def recode(codes: np.ndarray, labels: list[str], target: list[str]) -> np.ndarra
     """``codes`` into ``labels`` re-expressed as codes into ``target`` (``-1`` where absent)."""
     remap = np.asarray(pd.Index(target).get_indexer(labels), dtype=np.int64)
     return np.where(codes >= 0, remap[np.maximum(codes, 0)] if len(remap) else -1, -1)
+
+
+def class_codes(values, classes: list) -> np.ndarray:
+    """Codes ``0 .. len(classes) - 1`` of ``values`` in ``classes`` (compared as text, so ``1``,
+    ``1.0`` and ``"1"`` are one class); ``-1`` for missing or unknown values.
+
+    >>> class_codes(pd.Series([1.0, 0, None, 7]), [0, 1]).tolist()
+    [1, 0, -1, -1]
+    """
+    codes, labels = text_codes(values)
+    return recode(codes, labels, [as_text(c) for c in classes])
