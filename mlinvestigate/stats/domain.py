@@ -41,6 +41,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from .drift import numeric_values
+from .intervals import auc_interval
 
 MAX_CATEGORIES = 250  # HistGradientBoosting handles at most 255 bins per categorical feature
 SCREEN_ROWS = 10_000  # rows a side for the single-feature separation screen
@@ -99,16 +100,6 @@ def _kept_categories(ref: pd.Series, prod: pd.Series) -> list[str]:
     """The most frequent categories of both sides (as text), at most :data:`MAX_CATEGORIES`."""
     counts = pd.concat([ref.astype("string"), prod.astype("string")], ignore_index=True).value_counts()
     return [str(c) for c in counts.index[:MAX_CATEGORIES]]
-
-
-def auc_interval(auc: float, n_pos: int, n_neg: int, *, confidence: float = 0.95) -> tuple[float, float]:
-    """Hanley & McNeil (1982) normal interval of a ROC AUC from ``n_pos`` and ``n_neg`` rows."""
-    if not (n_pos and n_neg) or not math.isfinite(auc):
-        return (math.nan, math.nan)
-    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
-    half = stats.norm.ppf(0.5 + confidence / 2) * math.sqrt(max(var, 0.0))
-    return (max(0.0, auc - half), min(1.0, auc + half))
 
 
 def univariate_auc(x: np.ndarray, y: np.ndarray, *, categorical: bool, seed: int = 0) -> float:

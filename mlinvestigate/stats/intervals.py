@@ -75,3 +75,24 @@ def fdr(p_values, *, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     if ok.any():
         adjusted[ok] = stats.false_discovery_control(np.clip(p[ok], 0, 1), method="bh")
     return adjusted, np.where(ok, adjusted <= alpha, False)
+
+
+def auc_interval(auc: float, n_pos: int, n_neg: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Hanley & McNeil (1982) normal interval of a ROC AUC from ``n_pos`` and ``n_neg`` rows.
+
+    Written here because scikit-learn gives the AUC but no interval for it.
+
+    >>> lo, hi = auc_interval(0.8, 200, 300)
+    >>> round(lo, 3), round(hi, 3)
+    (0.759, 0.841)
+    """
+    import math
+
+    from scipy import stats
+
+    if not (n_pos and n_neg) or not math.isfinite(auc):
+        return (math.nan, math.nan)
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
+    half = float(stats.norm.ppf(0.5 + confidence / 2)) * math.sqrt(max(var, 0.0))
+    return (float(max(0.0, auc - half)), float(min(1.0, auc + half)))

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from .intervals import auc_interval
 
 _MAX_CATEGORIES = 250  # HistGradientBoosting's categorical limit (255 bins, minus headroom)
 
@@ -46,16 +47,6 @@ def encode(df: pd.DataFrame, types: dict[str, str]) -> tuple[np.ndarray, np.ndar
         cols.append(col)
     X = np.column_stack(cols) if cols else np.empty((len(df), 0))
     return X, np.asarray(categorical, dtype=bool)
-
-
-def auc_interval(auc: float, n_pos: int, n_neg: int, *, confidence: float = 0.95) -> tuple[float, float]:
-    """Hanley–McNeil normal interval for a ROC AUC from ``n_pos`` and ``n_neg`` rows."""
-    if n_pos == 0 or n_neg == 0 or not np.isfinite(auc):
-        return (np.nan, np.nan)
-    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / (n_pos * n_neg)
-    half = stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(max(var, 0.0))
-    return (float(max(auc - half, 0.0)), float(min(auc + half, 1.0)))
 
 
 def labelling_classifier(X: np.ndarray, labelled: np.ndarray, categorical: np.ndarray, *,
