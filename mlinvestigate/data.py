@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import json
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from . import thresholds as _thresholds
 from .display import listing, number, percent, scalar, text
 from .errors import DataError
 from .spec import IncidentSpec, load_spec, table_files
+from .stats.triage_time import parse_datetime
 
 FEATURE_TYPES = ("numeric", "categorical", "boolean", "datetime")
 _CACHE_VERSION = 1
@@ -683,15 +683,7 @@ def _duplicate_ids(column: str | None, frames: dict, warnings: list[str]) -> dic
 
 
 def _to_datetime(s: pd.Series, name: str) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
-    if pd.api.types.is_numeric_dtype(s):
-        # epoch seconds or milliseconds
-        unit = "ms" if s.dropna().abs().median() > 1e11 else "s"
-        return pd.to_datetime(s, unit=unit)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": we check the result
-        out = pd.to_datetime(s, errors="coerce", utc=True, format="mixed").dt.tz_convert(None)
+    out = parse_datetime(s)
     if out.isna().sum() > s.isna().sum():
         raise DataError(f"timestamp column {name!r} has values that are not dates (for example "
                         f"{_quoted(s[out.isna() & s.notna()].iloc[0])}); fix the values or columns.timestamp.")

@@ -61,6 +61,7 @@ from ..contract import (
 from ..data import sample_rows
 from ..findings import Finding, Result
 from ..stats import leakage as st
+from ..stats.triage_time import parse_datetime
 
 CHECK = "leakage"
 MIN_LABELLED = 30          # production rows needed before single-feature power is measured live
@@ -104,15 +105,6 @@ def _enough_labels(incident, y: np.ndarray) -> bool:
     return len(pd.unique(y)) >= 2
 
 
-def _as_datetime(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(s):
-        return s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
-    if pd.api.types.is_numeric_dtype(s):
-        unit = "ms" if s.dropna().abs().median() > 1e11 else "s"
-        return pd.to_datetime(s, unit=unit, errors="coerce")
-    return pd.to_datetime(s, errors="coerce", utc=True).dt.tz_convert(None)
-
-
 def _available_at(incident) -> dict:
     """feature → late-value shares on reference and production (``leakage.available_at``)."""
     mapping = incident.spec.leakage.available_at
@@ -125,7 +117,7 @@ def _available_at(incident) -> dict:
         for role, df in (("reference", incident.reference), ("production", incident.production)):
             if not ts or column not in df.columns or ts not in df.columns:
                 continue
-            late, share, n = st.late_share(_as_datetime(df[column]), _as_datetime(df[ts]))
+            late, share, n = st.late_share(parse_datetime(df[column]), parse_datetime(df[ts]))
             entry[role] = {"late_rows": late, "late_share": share, "rows_compared": n}
         out[feature] = entry
     return out

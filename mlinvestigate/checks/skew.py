@@ -56,6 +56,7 @@ from ..findings import Finding, Result
 from ..stats import skew as st
 from ..stats.intervals import wilson
 from ..stats.leakage import as_numbers
+from ..stats.triage_time import parse_datetime
 
 CHECK = "skew"
 MIN_JOINED = 30      # joined rows below which no verdict is given
@@ -70,8 +71,7 @@ def _values(s: pd.Series, ftype: str) -> np.ndarray:
             s = pd.to_numeric(s.astype(object), errors="coerce")
         return as_numbers(s)
     if ftype == "datetime":
-        if not pd.api.types.is_datetime64_any_dtype(s):
-            s = pd.to_datetime(s, errors="coerce", utc=True).dt.tz_convert(None)
+        s = parse_datetime(s)
         return as_numbers(s) / 1e9
     if isinstance(s.dtype, pd.CategoricalDtype):
         names = np.append(s.cat.categories.astype(str).to_numpy(dtype=object), None)

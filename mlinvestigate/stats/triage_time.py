@@ -3,8 +3,30 @@ and last days of a log are only partly covered."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+
+
+def parse_datetime(s: pd.Series) -> pd.Series:
+    """Times as naive UTC timestamps, however a log holds them: datetimes (time zones converted),
+    epoch seconds or milliseconds (told apart by magnitude), or text in any common format. Values
+    that are not times become missing; the caller decides whether that is an error.
+
+    >>> parse_datetime(pd.Series([0, 86_400])).dt.day.tolist()
+    [1, 2]
+    >>> parse_datetime(pd.Series(["2026-11-30T10:00:00+01:00", "not a date"])).tolist()
+    [Timestamp('2026-11-30 09:00:00'), NaT]
+    """
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        unit = "ms" if s.dropna().abs().median() > 1e11 else "s"
+        return pd.to_datetime(s, unit=unit, errors="coerce")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "could not infer format": each value is parsed
+        return pd.to_datetime(s, errors="coerce", utc=True, format="mixed").dt.tz_convert(None)
 
 
 def period_codes(ts: pd.Series, freq: str = "D") -> tuple[np.ndarray, pd.DatetimeIndex]:
