@@ -175,20 +175,26 @@ def positions(n: int) -> list[int]:
     return sorted(set(np.floor(probs * (n - 1)).astype(np.int64).tolist())) if n else []
 
 
-def quantiles_query(role: str, name: str, kind: str, n: int, *, exact: bool) -> str:
-    """Fine quantiles of one numeric column's finite values (one row per quantile).
+def quantiles_query(role: str, columns: list[tuple[str, str, int]], *, exact: bool) -> str:
+    """Fine quantiles of numeric columns' finite values; ``columns`` holds (name, kind, finite rows).
 
-    Exact: the values sorted by the engine (which spills to disk past its memory limit) and the
-    rows at the quantiles' ranks kept. Approximate (Spark, or past EXACT_QUANTILE_MAX_ROWS):
-    ``approx_quantile`` (``percentile_approx`` on Spark), one row holding the list.
+    Exact: each column's values sorted by the engine (which spills to disk past its memory limit),
+    the rows at the quantiles' ranks kept, one ``UNION ALL`` branch per column (``c`` = its
+    position, ``r`` = rank, ``v`` = value). Approximate (Spark, or past EXACT_QUANTILE_MAX_ROWS):
+    ``approx_quantile`` (``percentile_approx`` on Spark), one list ``q<c>`` per column.
     """
-    v = value_sql(name, kind)
     if not exact:
         probs = "[" + ", ".join(_literal(j / FINE) for j in range(FINE + 1)) + "]"
-        return f"SELECT approx_quantile({v}, {probs}) AS q FROM {role} WHERE {_finite(v)}"
-    ranks = ", ".join(map(str, positions(n)))
-    return (f"SELECT r, v FROM (SELECT v, row_number() OVER (ORDER BY v) - 1 AS r FROM "
-            f"(SELECT {v} AS v FROM {role}) AS s WHERE {_finite('v')}) AS t WHERE r IN ({ranks})")
+        parts = [f"approx_quantile({value_sql(name, kind)}, {probs}) FILTER (WHERE "
+                 f"{_finite(value_sql(name, kind))}) AS q{c}" for c, (name, kind, _) in enumerate(columns)]
+        return f"SELECT {', '.join(parts)} FROM {role}"
+    branches = []
+    for c, (name, kind, n) in enumerate(columns):
+        ranks = ", ".join(map(str, positions(n)))
+        branches.append(f"SELECT {c} AS c, r, v FROM (SELECT v, row_number() OVER (ORDER BY v) - 1 AS r FROM "
+                        f"(SELECT {value_sql(name, kind)} AS v FROM {role}) AS s WHERE {_finite('v')}) AS t "
+                        f"WHERE r IN ({ranks})")
+    return " UNION ALL ".join(branches)
 
 
 def bins_query(role: str, numeric: dict[str, tuple[str, np.ndarray]], *, native: bool) -> str:
@@ -258,16 +264,25 @@ def _hist_edges(qa: np.ndarray, qb: np.ndarray, datetime: bool) -> np.ndarray:
     return np.linspace(lo, hi, HIST_BINS + 1)
 
 
-def _quantiles(engine, role: str, name: str, kind: str, n: int, exact: bool) -> np.ndarray:
-    """The fine quantiles at ``j / FINE`` of one column on one side (NaN when it has no values)."""
-    if n == 0:
-        return np.full(FINE + 1, np.nan)
-    table = engine.query(quantiles_query(role, name, kind, n, exact=exact))
-    if not exact:
-        return np.asarray(list(table["q"].iloc[0]), dtype=float)
-    by_rank = dict(zip(table["r"].astype(np.int64), table["v"].astype(float), strict=True))
-    ranks = np.floor(np.arange(FINE + 1) / FINE * (n - 1)).astype(np.int64)
-    return np.array([by_rank[r] for r in ranks], dtype=float)
+QUANTILE_BATCH = 10  # columns sorted per query
+
+
+def _quantiles(engine, role: str, columns: list[tuple[str, str, int]], exact: bool) -> dict[str, np.ndarray]:
+    """The fine quantiles at ``j / FINE`` of each column on one side (NaN when it has no values)."""
+    out = {name: np.full(FINE + 1, np.nan) for name, _, n in columns if n == 0}
+    todo = [col for col in columns if col[2] > 0]
+    for start in range(0, len(todo), QUANTILE_BATCH):
+        batch = todo[start:start + QUANTILE_BATCH]
+        table = engine.query(quantiles_query(role, batch, exact=exact))
+        for c, (name, _, n) in enumerate(batch):
+            if not exact:
+                out[name] = np.asarray(list(table[f"q{c}"].iloc[0]), dtype=float)
+                continue
+            part = table[table["c"].astype(int) == c]
+            by_rank = dict(zip(part["r"].astype(np.int64), part["v"].astype(float), strict=True))
+            ranks = np.floor(np.arange(FINE + 1) / FINE * (n - 1)).astype(np.int64)
+            out[name] = np.array([by_rank[r] for r in ranks], dtype=float)
+    return out
 
 
 def _bin_counts(engine, role: str, grids: dict[str, tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -301,9 +316,11 @@ def compute(engine, columns: dict[str, str], *, sample_rows: dict[str, int]) -> 
     exact = bool(engine.exact_quantiles and max(rows.values()) <= EXACT_QUANTILE_MAX_ROWS)
     result: dict[str, ColumnAggregate] = {}
     grids: dict[str, tuple[str, np.ndarray]] = {}
+    quantiles = {role: _quantiles(engine, role, [(name, kind, int(counted[role][f"n{i}"]))
+                                                 for i, (name, kind) in enumerate(numeric.items())], exact)
+                 for role in roles}
     for i, (name, kind) in enumerate(numeric.items()):
-        finite = [int(counted[role][f"n{i}"]) for role in roles]
-        qa, qb = (_quantiles(engine, role, name, kind, finite[s], exact) for s, role in enumerate(roles))
+        qa, qb = quantiles["reference"][name], quantiles["production"][name]
         parts = [qa[np.isfinite(qa)], qb[np.isfinite(qb)], _hist_edges(qa, qb, kind == "datetime")]
         grid = np.unique(np.concatenate(parts))
         grids[name] = (kind, grid)
