@@ -160,10 +160,12 @@ def test_category_codes_of_a_column_without_categories():
     """A categorical column with zero categories (every value missing) codes as missing."""
     import pandas as pd
 
+    from mlinvestigate.stats.encoding import category_codes
+
     empty = pd.Series(pd.Categorical([None, None, None], categories=[]))
-    assert np.isnan(domain._category_codes(empty, [])).all()
-    assert np.isnan(domain._category_codes(empty, ["a"])).all()
-    codes = domain._category_codes(pd.Series(pd.Categorical(["a", None, "b"])), ["b"])
+    assert np.isnan(category_codes(empty, [])).all()
+    assert np.isnan(category_codes(empty, ["a"])).all()
+    codes = category_codes(pd.Series(pd.Categorical(["a", None, "b"])), ["b"])
     assert codes[0] == 1 and np.isnan(codes[1]) and codes[2] == 0
 
 

@@ -33,6 +33,7 @@ from ..contract import (
 )
 from ..findings import Finding, Result, skipped
 from ..stats import labels as sl
+from ..stats.encoding import MAX_CATEGORIES
 from ..stats.intervals import fdr, wilson
 from ..stats.proportions import proportion_difference
 from ..stats.triage_values import class_codes
@@ -42,7 +43,7 @@ MAX_FIT_ROWS = 50_000      # reference rows the kit's cross-validated model is f
 MIN_ROWS = 30              # smallest group (side, source, bin) a comparison is made for
 REVIEW_ROWS = 50           # likely mislabelled rows listed per period
 SCORE_BINS = 10
-MAX_CATEGORIES = 250       # gradient boosting handles at most 255 categories natively
+
 UNKNOWN_SOURCE = "(no source)"
 
 

@@ -40,10 +40,9 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from .drift import numeric_values
+from .encoding import Encoding, kept_categories
 from .intervals import auc_interval
 
-MAX_CATEGORIES = 250  # HistGradientBoosting handles at most 255 bins per categorical feature
 SCREEN_ROWS = 10_000  # rows a side for the single-feature separation screen
 # Columns each fold's classifier fits on at most (the ones that separate its training rows best
 # alone); a table this wide costs a few seconds, and wider tables cost a vectorised screen more.
@@ -57,49 +56,6 @@ PREDICT_CELLS = 25_000_000
 # Cells (rows × features) of shuffled copies predicted in one call by the permutation importance:
 # 4 million float64 cells is 32 MB, whatever the width of the table.
 STACK_CELLS = 4_000_000
-
-
-@dataclass
-class _Encoding:
-    """How a frame's columns become the classifier's numeric matrix."""
-
-    features: list[str]
-    categories: dict[str, list[str]]  # categorical feature → kept categories (code = position)
-
-    def matrix(self, frame: pd.DataFrame, out: np.ndarray | None = None) -> np.ndarray:
-        X = np.empty((len(frame), len(self.features)), dtype=np.float64) if out is None else out
-        for j, f in enumerate(self.features):
-            X[:, j] = (_category_codes(frame[f], self.categories[f]) if f in self.categories
-                       else numeric_values(frame[f]))
-        return X
-
-    @property
-    def categorical_mask(self) -> np.ndarray:
-        return np.array([f in self.categories for f in self.features], dtype=bool)
-
-
-def _category_codes(s: pd.Series, kept: list[str]) -> np.ndarray:
-    """Codes into ``kept`` as floats: ``len(kept)`` for any other category, NaN for missing."""
-    other = float(len(kept))
-    index = pd.Index(kept, dtype=object)
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        codes = s.cat.codes.to_numpy()
-        if len(s.cat.categories) == 0:  # no category at all: every value is missing
-            return np.full(len(s), np.nan)
-        table = index.get_indexer(s.cat.categories.astype(str)).astype(np.float64)
-        table[table < 0] = other
-        return np.where(codes >= 0, table[np.maximum(codes, 0)], np.nan)
-    text = s.astype("string")
-    out = index.get_indexer(text.fillna("")).astype(np.float64)
-    out[out < 0] = other
-    out[text.isna().to_numpy()] = np.nan
-    return out
-
-
-def _kept_categories(ref: pd.Series, prod: pd.Series) -> list[str]:
-    """The most frequent categories of both sides (as text), at most :data:`MAX_CATEGORIES`."""
-    counts = pd.concat([ref.astype("string"), prod.astype("string")], ignore_index=True).value_counts()
-    return [str(c) for c in counts.index[:MAX_CATEGORIES]]
 
 
 def univariate_auc(x: np.ndarray, y: np.ndarray, *, categorical: bool, seed: int = 0) -> float:
@@ -232,7 +188,7 @@ class DomainClassifier:
     reference_rows: np.ndarray
     production_rows: np.ndarray
     models: list = field(default_factory=list, repr=False)
-    encoding: _Encoding | None = field(default=None, repr=False)
+    encoding: Encoding | None = field(default=None, repr=False)
     folds: int = 0
     columns: list = field(default_factory=list, repr=False)
     note: str = ""
@@ -249,7 +205,7 @@ class DomainClassifier:
         if self.columns:
             # only the columns some fold model reads are encoded
             union = np.unique(np.concatenate(self.columns))
-            encoding = _Encoding([self.encoding.features[j] for j in union],
+            encoding = Encoding([self.encoding.features[j] for j in union],
                                  {f: c for f, c in self.encoding.categories.items()
                                   if f in {self.encoding.features[j] for j in union}})
             columns = [np.searchsorted(union, cols) for cols in self.columns]
@@ -342,8 +298,8 @@ def fit_domain_classifier(reference: pd.DataFrame, production: pd.DataFrame, fea
     ref, prod = reference.iloc[ref_rows], production.iloc[prod_rows]
     y = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64)])
     categorical = set(categorical)
-    cats = {f: _kept_categories(ref[f], prod[f]) for f in features if f in categorical}
-    full = _Encoding(list(features), cats)
+    cats = {f: kept_categories(ref[f], prod[f]) for f in features if f in categorical}
+    full = Encoding(list(features), cats)
     # filled in place: a wide table's sample is the largest array here, so it is built once
     X_all = np.empty((2 * n, len(features)), dtype=np.float64)
     if n:
@@ -365,7 +321,7 @@ def fit_domain_classifier(reference: pd.DataFrame, production: pd.DataFrame, fea
             excluded[f] = (f"separates the sides on its own (AUC {uni[f]:.3f}): an id, a time, a counter "
                            "or a unit change?")
     used = [f for f in features if f not in excluded]
-    encoding = _Encoding(used, {f: cats[f] for f in used if f in cats})
+    encoding = Encoding(used, {f: cats[f] for f in used if f in cats})
     position = {f: j for j, f in enumerate(features)}
     columns = [position[f] for f in used]
     X = X_all if len(columns) == len(features) else X_all[:, columns]

@@ -18,9 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .encoding import MAX_CATEGORIES
 from .intervals import auc_interval
-
-_MAX_CATEGORIES = 250  # HistGradientBoosting's categorical limit (255 bins, minus headroom)
 
 
 def encode(df: pd.DataFrame, types: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -36,7 +35,7 @@ def encode(df: pd.DataFrame, types: dict[str, str]) -> tuple[np.ndarray, np.ndar
                      else pd.factorize(s.astype(object), use_na_sentinel=True)[0])
             col = codes.astype(float)
             col[codes < 0] = np.nan
-            categorical.append(codes.max(initial=-1) < _MAX_CATEGORIES)
+            categorical.append(codes.max(initial=-1) < MAX_CATEGORIES)
         elif pd.api.types.is_datetime64_any_dtype(s):
             col = s.astype("datetime64[ns]").to_numpy().astype("int64").astype(float) / 1e9
             col[s.isna().to_numpy()] = np.nan
