@@ -670,6 +670,8 @@ def _notes(table, out_table, dom, dc, time_info, th, incident) -> dict[str, str]
         domain = f"The domain classifier was not fitted: {dom.get('reason', 'not requested')}."
     if dom.get("excluded"):
         domain += " Left out: " + "; ".join(f"{f} ({why})" for f, why in dom["excluded"].items()) + "."
+    if dc is not None and getattr(dc, "note", ""):
+        domain += " " + dc.note  # on a wide table, which columns each fold's model was fitted on
     if "skipped" in time_info:
         time = f"No time view: {time_info['skipped']}."
     else:
