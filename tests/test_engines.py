@@ -250,3 +250,18 @@ def test_spark_gives_the_duckdb_answers(scenario, name):
     _compare(drift.run(duck, domain=False), drift.run(spark, domain=False))
     if name == "control":
         assert drift.run(spark).finding.verdict == "clear"
+
+
+def test_csv_on_duckdb_keeps_versions_as_text(tmp_path):
+    """CSV read by DuckDB: model versions stay text ("2.10" is not 2.1), as on pandas."""
+    rng = np.random.default_rng(0)
+    for side in ("ref", "prod"):
+        pd.DataFrame({"x": rng.normal(size=300), "label": rng.integers(0, 2, 300), "pred": rng.integers(0, 2, 300),
+                      "ver": np.where(rng.random(300) < 0.5, "2.10", "2.9")}).to_csv(tmp_path / f"{side}.csv",
+                                                                                   index=False)
+    (tmp_path / "i.yaml").write_text(yaml.safe_dump({
+        "name": "c", "reference": "ref.csv", "production": "prod.csv", "engine": "duckdb",
+        "columns": {"target": "label", "prediction": "pred", "model_version": "ver"}}))
+    inc = load_incident(tmp_path / "i.yaml")
+    assert inc.engine == "duckdb" and sorted(inc.production["ver"].unique()) == ["2.10", "2.9"]
+    assert inc.aggregates.columns["x"].counts[0].sum() == 300

@@ -55,6 +55,9 @@ class DuckDBEngine:
         self.con.execute(f"SET memory_limit = '{os.environ.get('MLINVESTIGATE_DUCKDB_MEMORY', '2GB')}'")
         self.con.execute("SET preserve_insertion_order = false")
         self.threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
+        # read as text from CSV: a model version "2.10" must not become 2.1
+        cols = spec.columns
+        self.text_columns = [c for c in (cols.model_version, cols.label_source, cols.status) if c]
         for role in ROLES:
             self._register(role, getattr(spec, role))
 
@@ -69,7 +72,10 @@ class DuckDBEngine:
             if files[0].name.lower().endswith((".parquet", ".pq")):
                 body = f"SELECT * FROM read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
             else:
-                body = f"SELECT * FROM read_csv({listed}, union_by_name = true)"
+                header = self.con.execute(f"SELECT * FROM read_csv({listed}, union_by_name = true) LIMIT 0")
+                text = [c for c in self.text_columns if c in [d[0] for d in header.description]]
+                types = ("{" + ", ".join(f"'{c}': 'VARCHAR'" for c in text) + "}") if text else "{}"
+                body = f"SELECT * FROM read_csv({listed}, union_by_name = true, types = {types})"
         try:
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {role} AS {body}")
             self.con.execute(f"SELECT * FROM {role} LIMIT 0")
