@@ -265,3 +265,25 @@ def test_csv_on_duckdb_keeps_versions_as_text(tmp_path):
     inc = load_incident(tmp_path / "i.yaml")
     assert inc.engine == "duckdb" and sorted(inc.production["ver"].unique()) == ["2.10", "2.9"]
     assert inc.aggregates.columns["x"].counts[0].sum() == 300
+
+
+@needs_spark
+def test_spark_reads_a_catalog_table_and_a_query(scenario, tmp_path):
+    from mlinvestigate.engine.backends import spark_session
+
+    path = scenario("drift", rows=3000)
+    doc = yaml.safe_load(path.read_text())
+    for key in ("model", "serving"):
+        doc.pop(key, None)
+    prod = path.parent / doc["production"]
+    spark = spark_session(_spec(path, spark=SparkOptions(master="local[2]")))
+    spark.read.parquet(str(prod)).createOrReplaceTempView("prod_log")
+    expected = drift.run(load_incident(_spec(path, engine="duckdb")), domain=False)
+    for name, production in {"table": {"table": "prod_log"},
+                             "sql": {"sql": "SELECT * FROM prod_log WHERE amount IS NOT NULL OR amount IS NULL"}}.items():
+        doc.update(reference=str(path.parent / doc["reference"]) if not str(doc["reference"]).startswith("/")
+                   else doc["reference"], production=production, engine="spark")
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc))
+        inc = load_incident(tmp_path / f"{name}.yaml")
+        assert inc.rows["production"] == 3000
+        _compare(expected, drift.run(inc, domain=False))
