@@ -54,7 +54,8 @@ def test_attribution_says_when_production_leaves_reference_coverage(investigated
     has no such rows."""
     attr = investigated("drift")["attribution"]
     assert attr["production_outside_reference"] > 0.1
-    assert any("look like no reference row" in note for note in attr["reliability"])
+    assert any("where reference has no rows" in note for note in attr["reliability"])
+    assert attr["parts"]["out_of_support"]["value"] > 0.5 * attr["gap"]
     assert investigated("control")["attribution"]["production_outside_reference"] < 0.01
 
 
