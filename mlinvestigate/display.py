@@ -101,6 +101,20 @@ def listing(values, limit: int = 5) -> str:
     return ", ".join(shown) + more
 
 
+def shown_path(path, base) -> str:
+    """A file's path as a shared page shows it: relative to ``base`` (the spec's folder, where the
+    spec names it from) when it lies below it, else its name; never the machine's folders."""
+    from pathlib import Path
+
+    if path is None:
+        return ""
+    path = Path(path)
+    try:
+        return path.relative_to(Path(base)).as_posix()
+    except ValueError:
+        return path.name
+
+
 def verdict_html(finding) -> str:
     """The verdict box that opens every page: badge, severity, summary, culprits (of a Finding)."""
     colour = _BADGE[finding.verdict]

@@ -39,6 +39,7 @@ def findings_document(incident, findings: dict[str, dict], *, created: dt.dateti
         "created": created.isoformat().replace("+00:00", "Z"),
         "version": __version__,
         "command": command,
+        "spec": str(incident.spec.source) if incident.spec.source else None,
         "inputs": incident.inputs,
         "task": incident.kind,
         "time_range": time_range(incident),

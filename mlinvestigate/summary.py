@@ -377,10 +377,11 @@ def _num(v, fmt=".3f"):
 
 
 def header_html(doc: dict) -> str:
-    from .display import esc
+    from .display import esc, shown_path
 
+    base = Path(doc["spec"]).parent if doc.get("spec") else None
     rows = "".join(
-        f"<tr><td>{esc(i['role'])}</td><td><code>{esc(i['path'])}</code></td>"
+        f"<tr><td>{esc(i['role'])}</td><td><code>{esc(shown_path(i['path'], base) if base else i['path'])}</code></td>"
         f"<td>{esc(i['rows'] if i['rows'] is not None else '–')}</td><td><code>{esc(i['sha256'])}</code></td>"
         f"<td>{esc(' → '.join(doc.get('time_range', {}).get(i['role'], [])))}</td></tr>"
         for i in doc["inputs"])
@@ -388,7 +389,18 @@ def header_html(doc: dict) -> str:
             f"mlinvestigate {esc(doc['version'])} · task {esc(doc.get('task', ''))}</p>"
             f"<table class='mli-table'><tr><th>input</th><th>file</th><th>rows</th><th>sha256</th>"
             f"<th>time range</th></tr>{rows}</table>"
-            f"<p>Reproduce this report: <code>{esc(doc.get('command', ''))}</code></p>")
+            f"<p>Reproduce this report from the folder that holds the spec: <code>{esc(_command(doc))}</code></p>")
+
+
+def _command(doc: dict) -> str:
+    """The command that reproduces the report, naming the spec from its own folder."""
+    command = doc.get("command", "")
+    if doc.get("spec"):
+        import shlex
+
+        spec = Path(doc["spec"])
+        command = command.replace(shlex.quote(str(spec)), shlex.quote(spec.name))
+    return command
 
 
 def headline_html(s: Summary) -> str:

@@ -12,6 +12,8 @@ too: if those do not reproduce either, the file is not the model that made them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +26,7 @@ from ..contract import (
     register,
 )
 from ..data import sample_rows
+from ..display import shown_path
 from ..findings import Finding, Result, skipped
 from ..metrics import headline_name, row_outcome
 from ..model import load_model, model_status
@@ -222,7 +225,8 @@ def _rescore(incident, model, df: pd.DataFrame, by_version: bool, n: int, seed: 
 def _model_evidence(incident, has_versions: bool):
     """Checksum status and, when the file may be loaded, re-scoring of production and reference."""
     status = model_status(incident)
-    info = {"path": status.path, "expected_sha256": status.expected_sha256,
+    info = {"path": status.path, "shown_path": shown_path(status.path, Path(incident.spec.source).parent),
+            "expected_sha256": status.expected_sha256,
             "actual_sha256": status.actual_sha256, "checksum_matches": status.checksum_matches,
             "loaded": False, "reason": status.reason}
     if status.path is None or not status.trusted:
@@ -387,7 +391,7 @@ def model_file_table(result) -> pd.DataFrame:
     info = result.data.get("model_file") or {}
     if not info or info.get("path") is None:
         return pd.DataFrame({"item": ["model file"], "value": ["not given (model.path in the spec)"]})
-    rows = [("file", info["path"]), ("expected sha256 (model.sha256)", info["expected_sha256"] or "not given"),
+    rows = [("file", info.get("shown_path", info["path"])), ("expected sha256 (model.sha256)", info["expected_sha256"] or "not given"),
             ("actual sha256", info["actual_sha256"]),
             ("checksum matches", {True: "yes", False: "NO", None: "cannot tell"}[info["checksum_matches"]]),
             ("loaded and re-scored", "yes" if info["loaded"] else "no"), ("why", info["reason"])]
