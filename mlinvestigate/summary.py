@@ -167,27 +167,35 @@ def attribution(incident, doc: dict, *, seed: int = 0, shared: dict | None = Non
     metric = doc["metric"]
     if metric.get("production") is None or metric.get("reference") is None:
         return None
+    from .data import sample_rows
     from .stats.domain import density_ratios
 
-    outcome = row_outcome(incident, incident.reference)
+    # Means and their bootstrap need no more rows than the sample size every sampled statistic
+    # uses; scoring density ratios for every reference row cost most of the page at 1M rows.
+    reference = sample_rows(incident.reference, int(incident.threshold("general", "sample_rows")), seed=seed)
+    outcome = row_outcome(incident, reference)
     domain = next((objects["domain"] for objects in (shared or {}).values() if "domain" in objects), None)
     if domain is None or set(domain.features) | set(domain.excluded) != set(incident.features):
         # no check of this run shared one (or it saw other features): fit the same classifier here
         from .checks.drift import domain_classifier
 
         domain = domain_classifier(incident, importance=False)
-    weights = density_ratios(domain, incident.reference)
+    weights = density_ratios(domain, reference)
     if not np.isfinite(weights).all():
         weights = None
     known = facts(incident, doc)
     rates, rates_from = (None, "none") if not incident.is_classification else _production_rates(incident, known)
-    y_ref = incident.reference[incident.target].to_numpy(object) if incident.is_classification else None
+    y_ref = reference[incident.target].to_numpy(object) if incident.is_classification else None
     res = attribute_gap(outcome, covariate_weights=weights, y_ref=y_ref, production_rates=rates,
                         observed_production=float(metric["production"]),
                         fair_production=known.get("fair_production", (None,))[0],
                         outside=_out_of_support(domain, incident),
                         seed=seed)
     res["metric"] = metric["name"]
+    if len(reference) < len(incident.reference):
+        res["reliability"].append(
+            f"computed on a seeded sample of {len(reference):,} of the {len(incident.reference):,} reference rows "
+            f"(offline level there {res['reference']:.4f}, on every row {float(metric['reference']):.4f})")
     res["higher_is_better"] = metric.get("higher_is_better", True)
     res["production_rates_from"] = rates_from
     res["domain_auc"] = domain.auc
