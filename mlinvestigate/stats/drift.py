@@ -415,21 +415,28 @@ def numeric_drift(ref_sorted: np.ndarray, prod_sorted: np.ndarray, *, missing_re
                  profile=_numeric_profile(ref_sorted, prod_sorted, edges, datetime))
 
 
+
+def _hist_edges(lows, highs, datetime: bool, profile: dict) -> np.ndarray | None:
+    """Shared histogram bins between the lower and upper quantiles of both sides (None without
+    values); sets ``profile["log"]``: positive values spanning orders of magnitude (amounts,
+    distances) get log-spaced bins."""
+    lows = [v for v in lows if np.isfinite(v)]
+    highs = [v for v in highs if np.isfinite(v)]
+    if not (lows and highs):
+        return None
+    lo, hi = min(lows), max(highs)
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    profile["log"] = bool(not datetime and lo > 0 and hi / lo >= 100)
+    return np.geomspace(lo, hi, _HIST_BINS + 1) if profile["log"] else np.linspace(lo, hi, _HIST_BINS + 1)
+
 def _numeric_profile(a: np.ndarray, b: np.ndarray, edges: np.ndarray, datetime: bool) -> dict:
     """Small summaries the plots draw: quantile sketches and histogram shares on shared bins."""
     qa, qb = quantiles_sorted(a, _PROFILE_PROBS), quantiles_sorted(b, _PROFILE_PROBS)
-    lows = [v for v in (qa[1], qb[1]) if np.isfinite(v)]
-    highs = [v for v in (qa[-2], qb[-2]) if np.isfinite(v)]
     profile = {"probs": _PROFILE_PROBS, "reference_quantiles": qa, "production_quantiles": qb,
                "psi_edges": edges, "datetime": datetime}
-    if lows and highs:
-        lo, hi = min(lows), max(highs)
-        if hi <= lo:
-            lo, hi = lo - 0.5, hi + 0.5
-        # positive and spanning orders of magnitude (amounts, distances): log-spaced bins
-        profile["log"] = bool(not datetime and lo > 0 and hi / lo >= 100)
-        hist_edges = (np.geomspace(lo, hi, _HIST_BINS + 1) if profile["log"]
-                      else np.linspace(lo, hi, _HIST_BINS + 1))
+    hist_edges = _hist_edges((qa[1], qb[1]), (qa[-2], qb[-2]), datetime, profile)
+    if hist_edges is not None:
         for name, s in (("reference", a), ("production", b)):
             cum = np.searchsorted(s, hist_edges, side="right")
             cum[0] = np.searchsorted(s, hist_edges[0], side="left")
@@ -496,15 +503,8 @@ def numeric_drift_binned(grid: np.ndarray, ref_counts: np.ndarray, prod_counts: 
     profile = {"probs": np.arange(0, k + 1, step) / k, "reference_quantiles": qa[::step],
                "production_quantiles": qb[::step], "psi_edges": edges, "datetime": datetime,
                "ks_error": ks_error}
-    lows = [v for v in (qa[step], qb[step]) if np.isfinite(v)]
-    highs = [v for v in (qa[-1 - step], qb[-1 - step]) if np.isfinite(v)]
-    if lows and highs:
-        lo, hi = min(lows), max(highs)
-        if hi <= lo:
-            lo, hi = lo - 0.5, hi + 0.5
-        profile["log"] = bool(not datetime and lo > 0 and hi / lo >= 100)
-        hist_edges = (np.geomspace(lo, hi, _HIST_BINS + 1) if profile["log"]
-                      else np.linspace(lo, hi, _HIST_BINS + 1))
+    hist_edges = _hist_edges((qa[step], qb[step]), (qa[-1 - step], qb[-1 - step]), datetime, profile)
+    if hist_edges is not None:
         pos = np.clip(np.searchsorted(grid, hist_edges), 0, len(grid))
         for name, cum, total in (("reference", cum_r, n), ("production", cum_p, m)):
             profile[f"{name}_hist"] = np.diff(cum[pos]) / total if total else np.zeros(_HIST_BINS)
