@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .contract import Evidence, evidence_dict
+
 VERDICTS = ("detected", "clear", "inconclusive", "skipped", "error")
 SEVERITIES = ("critical", "warning", "info")
 
@@ -51,7 +53,9 @@ class Finding:
     """One check's answer.
 
     ``strength`` (0–1) extends the contract: how strong the evidence is, used to rank detected
-    checks against each other in ``findings.json``.
+    checks against each other in ``findings.json``. ``evidence`` is given as the check's evidence
+    type (:class:`~mlinvestigate.contract.Evidence`) and kept as the dict of the keys it set; a plain
+    dict is checked against the type the check's contract declares.
     """
 
     check: str
@@ -59,7 +63,7 @@ class Finding:
     severity: str
     summary: str
     culprits: list[str] = field(default_factory=list)
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: dict[str, Any] | Evidence = field(default_factory=dict)
     report: str = ""
     strength: float = 0.0
 
@@ -69,6 +73,7 @@ class Finding:
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
         self.culprits = [str(c) for c in self.culprits]
+        self.evidence = evidence_dict(self.check, self.evidence)
         if not self.report:
             self.report = f"{self.check}.html"
 

@@ -17,12 +17,16 @@ metric beside it, each with an interval), then looks for the usual ways the comp
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from ..contract import (
     CheckContract,
     Context,
+    Evidence,
+    MonitorRule,
     Threshold,
     WhenEvidence,
     register,
@@ -202,8 +206,8 @@ def run(incident) -> Result:
     windows = time_windows(incident)
     tables: dict[str, pd.DataFrame] = {"metrics": metrics, "coverage": coverage_table, "windows": windows}
     data: dict = {"metric": metric, "higher_is_better": higher_better}
-    evidence: dict = {"metric": metric, "reference": ref_h, "production": prod_h, "labelled_share": coverage,
-                      "windows": windows.to_dict(orient="records")}
+    evidence = MeasurementEvidence(metric=metric, reference=ref_h, production=prod_h, labelled_share=coverage,
+                                   windows=windows.to_dict(orient="records"))
     reasons: list[tuple[str, str]] = []   # (kind, sentence)
 
     def material(a, b) -> bool:
@@ -216,7 +220,7 @@ def run(incident) -> Result:
         tables["confusion_reference"] = confusion(incident, incident.reference)
         tables["confusion_production"] = confusion(incident, incident.production)
         unknown = unknown_values(incident)
-        evidence["unknown_values"] = unknown
+        evidence.unknown_values = unknown
         if max(unknown.values()) > 0.01:
             what = " and ".join(f"{share:.0%} of production {name}" for name, share in unknown.items() if share > 0.01)
             reasons.append(("incomparable", f"{what} take values reference never had ({', '.join(map(str, incident.classes[:6]))}"
@@ -228,18 +232,18 @@ def run(incident) -> Result:
     if 10 <= n_with_label <= n_prod - 10:
         bias, differences = labelling_bias(incident, outcome)
         tables["labelled_vs_unlabelled"] = differences
-        evidence["labelling"] = bias
+        evidence.labelling = bias
         data["labelling"] = bias
         biased = (np.isfinite(bias["auc"]) and bias["auc"] > incident.threshold(CHECK, "coverage_bias_auc")
                   and bias["auc_ci"][0] > 0.5)
-        evidence["labels_biased"] = bool(biased)
+        evidence.labels_biased = bool(biased)
         if "reweighted" in bias:
             fair["reweighted"] = bias["reweighted"]
         if biased:
             top = differences.head(2)
             where = ", ".join(f"{r.column}" for r in top.itertuples()) if len(top) else "the inputs"
             correctable = bool(bias.get("positivity"))
-            evidence["labels_correctable"] = correctable
+            evidence.labels_correctable = correctable
             shift = "reweighted" in bias and material(bias["reweighted"], prod_h["value"]) and not (
                 bias["reweighted_ci"][0] <= prod_h["value"] <= bias["reweighted_ci"][1])
             if not correctable or shift:
@@ -254,13 +258,13 @@ def run(incident) -> Result:
                                 f"predictions (labelled vs unlabelled rows are told apart with AUC {bias['auc']:.2f}, "
                                 f"mostly by {where}){why}"))
             else:
-                evidence["labelling_note"] = ("labelled rows differ from unlabelled ones, but reweighting them does "
-                                              "not change the metric materially")
+                evidence.labelling_note = ("labelled rows differ from unlabelled ones, but reweighting them does "
+                                           "not change the metric materially")
     conf = confidence_estimate(incident)
     if conf is not None:
         data["confidence"] = conf
         tables["calibration_reference"] = conf.pop("reliability")
-        evidence["confidence_estimate"] = conf
+        evidence.confidence_estimate = conf
         # trusted when calibrated on reference and, on the labelled production rows, agreeing with
         # the accuracy actually measured there (the score still means what it meant offline)
         conf["validated"] = bool(conf["calibrated"] and "estimate" in conf and (
@@ -272,7 +276,7 @@ def run(incident) -> Result:
     biased_labels = any(k == "biased_labels" for k, _ in reasons)
     if incident.is_classification and n_lab >= incident.threshold(CHECK, "min_labels"):
         artefact = _balance_artefact(incident, metrics, tables["class_balance"], gap_limit)
-        evidence["class_balance"] = artefact
+        evidence.class_balance = artefact
         # with biased labels the labelled rows' class mix says how labels were chosen, not the traffic
         if artefact.get("misleading") and not biased_labels:
             reasons.append(("class_balance", artefact["sentence"]))
@@ -282,15 +286,15 @@ def run(incident) -> Result:
         # reweighting is only valid where every part of traffic could have been labelled; else the
         # label-free estimate (calibrated on reference) is the one number for all rows
         usable = {k: v for k, v in fair.items() if k != "measured"
-                  and (k != "reweighted" or evidence.get("labels_correctable"))}
+                  and (k != "reweighted" or evidence.labels_correctable)}
         if conf is not None and conf.get("calibrated") and "estimate" in conf:
             usable.setdefault("confidence_based", conf["estimate"])
         fair_value = usable.get("confidence_based", usable.get("reweighted"))
-        evidence["fair_from"] = next((k for k in ("confidence_based", "reweighted") if k in usable), None)
-        if evidence["fair_from"] == "confidence_based":
-            evidence["fair_production_ci"] = conf.get("estimate_ci")
-    evidence["fair_production"] = fair_value
-    evidence["estimates"] = fair
+        evidence.fair_from = next((k for k in ("confidence_based", "reweighted") if k in usable), None)
+        if evidence.fair_from == "confidence_based":
+            evidence.fair_production_ci = conf.get("estimate_ci")
+    evidence.fair_production = fair_value
+    evidence.estimates = fair
     tables["estimates"] = _estimates_table(ref_h, prod_h, evidence, conf)
     data["fair_production"] = fair_value
 
@@ -345,7 +349,7 @@ def _estimates_table(ref_h, prod_h, evidence, conf) -> pd.DataFrame:
              "ci_high": ref_h["ci"][1], "rows": ref_h["rows"]},
             {"estimate": "production, labelled rows as measured", "value": prod_h["value"], "ci_low": prod_h["ci"][0],
              "ci_high": prod_h["ci"][1], "rows": prod_h["rows"]}]
-    lab = evidence.get("labelling", {})
+    lab = evidence.labelling or {}
     if "reweighted" in lab:
         rows.append({"estimate": "production, all rows (labelled rows reweighted)", "value": lab["reweighted"],
                      "ci_low": lab["reweighted_ci"][0], "ci_high": lab["reweighted_ci"][1],
@@ -374,8 +378,8 @@ def _finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, m
         text = "; ".join(s for _, s in reasons)
         fair = ""
         if "biased_labels" in kinds and fair_value is not None and np.isfinite(fair_value):
-            ci = evidence.get("fair_production_ci")
-            how = (" from the score, calibrated on reference" if evidence.get("fair_from") == "confidence_based"
+            ci = evidence.fair_production_ci
+            how = (" from the score, calibrated on reference" if evidence.fair_from == "confidence_based"
                    else " by reweighting the labelled rows")
             interval = f" [{f(ci[0])}, {f(ci[1])}]" if ci else ""
             fair = (f" Measured on the labelled rows production {metric} is {f(prod_h['value'])}; estimated{how} "
@@ -391,21 +395,21 @@ def _finding(incident, reasons, ref_h, prod_h, fair_value, coverage, evidence, m
         return Finding(CHECK, "detected", severity, _capital(summary), [], evidence,
                        strength=max(explained, 0.3))
     if n_lab < min_labels:
-        conf = evidence.get("confidence_estimate") or {}
+        conf = evidence.confidence_estimate or {}
         est = (f" From the calibrated score, production {metric} is estimated at {f(conf['estimate'])}."
                if conf.get("calibrated") and "estimate" in conf else "")
         have = (f"only {n_lab:,} labelled rows (fewer than {min_labels:.0f}), too few to judge the gap"
                 if n_lab else "no labelled rows, so the gap cannot be measured")
         return Finding(CHECK, "inconclusive", "warning",
                        f"Production has {have}; label more production rows.{est}", [], evidence)
-    bias = evidence.get("labelling")
+    bias = evidence.labelling
     fairness = (f" (a fair sample: labelled and unlabelled rows look alike, AUC {bias['auc']:.2f})"
-                if bias and np.isfinite(bias["auc"]) and not evidence.get("labels_biased")
+                if bias and np.isfinite(bias["auc"]) and not evidence.labels_biased
                 else " (every production row has a label)" if coverage == 1 else "")
     summary = (f"The gap is real: {metric} {f(ref_h['value'])} [{f(ref_h['ci'][0])}, {f(ref_h['ci'][1])}] offline vs "
                f"{f(prod_h['value'])} [{f(prod_h['ci'][0])}, {f(prod_h['ci'][1])}] in production, computed the same way "
                f"on the {n_lab:,} labelled production rows with a prediction{fairness}.")
-    if "labelling_note" in evidence:
+    if evidence.labelling_note is not None:
         summary += " Labelled rows differ from unlabelled ones, but reweighting them does not change the metric."
     return Finding(CHECK, "clear", "info", summary, [], evidence)
 
@@ -455,6 +459,27 @@ THRESHOLD_NOTES = (
 )
 
 
+class MeasurementEvidence(Evidence):
+    """The measurement finding's evidence (``checks.measurement.evidence`` in findings.json)."""
+
+    metric: str | None = None  # the headline metric's name
+    reference: dict[str, Any] | None = None  # headline metric on reference: value, ci, rows
+    production: dict[str, Any] | None = None  # the same on the labelled production rows
+    labelled_share: float | None = None  # share of production rows with a label
+    windows: list[dict[str, Any]] | None = None  # first/last timestamp, days and rows of each side
+    unknown_values: dict[str, float] | None = None  # classification: share of production predictions/labels unseen in reference
+    labelling: dict[str, Any] | None = None  # labelled-vs-unlabelled classifier (auc, reweighted estimate, positivity …)
+    labels_biased: bool | None = None  # the labelled production rows are not a fair sample of all rows
+    labels_correctable: bool | None = None  # biased, but reweighting the labelled rows can correct them
+    labelling_note: str | None = None  # biased labels that do not change the metric materially
+    confidence_estimate: dict[str, Any] | None = None  # the metric estimated from a score calibrated on reference
+    class_balance: dict[str, Any] | None = None  # whether a class-share change makes the comparison misleading
+    fair_from: str | None = None  # biased labels: the estimate behind fair_production (confidence_based, reweighted)
+    fair_production_ci: list[float] | None = None
+    fair_production: float | None = None  # the headline metric for all production rows
+    estimates: dict[str, float | None] | None = None  # every estimate of the production metric, by method
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     return [{"check": CHECK, "action": "Report the fair metric, not the raw one",
              "detail": "the labelled production rows are not a fair sample; use the measurement "
@@ -465,13 +490,21 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 def _alerts(finding: dict, ctx: Context) -> list[dict]:
     metric, incident = ctx.doc["metric"], ctx.incident
     out = []
-    if metric.get("reference") is not None:
-        gap = ctx.threshold(CHECK, "metric_gap")
-        higher = metric.get("higher_is_better", True)
-        bound = metric["reference"] - gap if higher else metric["reference"] + gap
+    # the bars are the monitor's (MONITOR below): one number per bar, wherever it is quoted
+    gap, drop, window = ctx.monitor_bar("offline_gap"), ctx.monitor_bar("metric_drop"), incident.spec.monitoring.window
+    higher = metric.get("higher_is_better", True)
+    if metric.get("reference") is not None and gap is not None:
+        bound = metric["reference"] - gap if higher else metric["reference"] * (1 + gap)
         out.append({"alert": "metric_gap", "metric": metric["name"],
-                    "condition": f"weekly {metric['name']} {'<' if higher else '>'} {bound:.3f}",
-                    "why": "the production metric left the offline interval"})
+                    "condition": f"{metric['name']} per {window} window {'<' if higher else '>'} {bound:.3f} "
+                                 "(its interval entirely beyond)", "monitor": "offline_gap",
+                    "why": "the production metric left the offline value"})
+    if drop is not None:
+        change = f"{drop:g} below" if higher else f"{drop:.0%} above"
+        out.append({"alert": "metric_drop", "metric": metric["name"],
+                    "condition": f"{metric['name']} per {window} window {change} the median of the previous "
+                                 f"{incident.spec.monitoring.baseline_windows} windows", "monitor": "metric_drop",
+                    "why": "a sudden fall, whatever the offline value"})
     if incident.target in incident.production.columns:
         coverage = float(incident.labelled.mean())
         out.append({"alert": "label_coverage", "metric": "labelled share",
@@ -480,8 +513,19 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
     return out
 
 
+# Alert rules `mlinvestigate monitor` evaluates per window: this check judges the headline gap.
+MONITOR = (
+    MonitorRule("metric_drop", "performance", critical=0.05, unit="metric", test="metric_vs_trailing",
+                subject="metric", watches="headline metric down against the trailing windows",
+                sentence="Headline metric {value}{estimated} against {bar} in the trailing windows"),
+    MonitorRule("offline_gap", "performance", critical=0.15, unit="metric", test="metric_vs_offline",
+                subject="metric", watches="headline metric below its offline (reference) value",
+                sentence="Headline metric {value}{estimated} against {bar} offline"),
+)
+
+
 def _facts(finding: dict, ctx: Context) -> dict:
-    v = finding.get("evidence", {}).get("fair_production")
+    v = CONTRACT.evidence_of(finding).fair_production
     if finding.get("verdict") != "detected" or not isinstance(v, (int, float)):
         return {}
     return {"fair_production": float(v)}
@@ -493,7 +537,7 @@ CONTRACT = register(CheckContract(
     explains=(WhenEvidence(("segments", "labels", "prior_shift", "leakage"), flag="labels_biased",
                            unless="estimated",
                            reason="their verdicts rest on labelled production rows, which are a biased sample"),),
-    actions=_actions, alerts=_alerts, facts=_facts,
+    actions=_actions, alerts=_alerts, facts=_facts, evidence=MeasurementEvidence, monitor=MONITOR,
     about_the_gap="The measurement check found the comparison fair: same metric, representative labels.",
     checklist=(("measurement", "Offline and production metrics compare like with like"),),
     cost=2.0))
