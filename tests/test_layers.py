@@ -17,7 +17,7 @@ LAYERS = [
     {"contract", "thresholds", "spec", "data", "engine", "model", "findings", "metrics"},
     {"checks"},
     {"plots", "widgets", "diagnosis", "attribution", "document", "summary", "export", "lab", "scenarios"},
-    {"runner", "monitoring"},  # monitoring runs investigations
+    {"runner", "monitoring", "warm"},  # monitoring runs investigations; warm imports for kernels
     {"cli", "__main__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
