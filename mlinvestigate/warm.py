@@ -15,8 +15,7 @@ import sklearn.model_selection  # noqa: F401
 
 from . import display, document, findings, plots, summary  # noqa: F401
 from .checks import load_builtin
-from .plots import (deployment, drift, health, labels, leakage, measurement,  # noqa: F401
-                    prior_shift, segments, skew)
+from .plots import deployment, drift, health, labels, leakage, measurement, prior_shift, segments, skew  # noqa: F401
 from .plots import summary as summary_plots  # noqa: F401
 
 load_builtin()
