@@ -87,17 +87,6 @@ class AlertRule(_Strict):
     firing: int | None = Field(default=None, ge=1)        # `windows` windows cross the bar
 
 
-class AlertRules(_Strict):
-    metric_drop: AlertRule = Field(default_factory=AlertRule)
-    offline_gap: AlertRule = Field(default_factory=AlertRule)
-    feature_psi: AlertRule = Field(default_factory=AlertRule)
-    missing_rate: AlertRule = Field(default_factory=AlertRule)
-    volume_change: AlertRule = Field(default_factory=AlertRule)
-    error_rate: AlertRule = Field(default_factory=AlertRule)
-    latency_p95: AlertRule = Field(default_factory=AlertRule)
-    model_version: AlertRule = Field(default_factory=AlertRule)
-
-
 class Retraining(_Strict):
     """When to retrain: evaluated on every monitoring run and listed with their evidence."""
 
@@ -122,10 +111,15 @@ class Monitoring(_Strict):
     error_cost: float | str | None = None                   # cost of one error, or a column holding it per row
     low_confidence: float = Field(default=0.6, gt=0, le=1)  # top-class probability below this is low confidence
     min_labels: int = Field(default=30, ge=1)               # fewer labelled rows in a window: use the estimate
+    # multiclass: class -> column holding the model's probability of it (the estimate and confidence use them)
+    class_scores: dict[Label, str] = Field(default_factory=dict)
+    domain_rows: int = Field(default=1000, ge=0)            # rows a side per window for the domain classifier (0: off)
     baseline_windows: int = Field(default=7, ge=1)          # trailing windows behind the volume and metric medians
     windows: int = Field(default=3, ge=1)                   # persistence of every rule: `firing` of the last
     firing: int = Field(default=2, ge=1)                    # `windows` windows (a rule may override both)
-    alerts: AlertRules = Field(default_factory=AlertRules)
+    # rule id -> override; the rules are those the checks' contracts declare (CheckContract.monitor),
+    # checked by name after validation (an unknown rule is an error naming the closest one)
+    alerts: dict[str, AlertRule] = Field(default_factory=dict)
     retraining: Retraining = Field(default_factory=Retraining)
 
 
@@ -245,7 +239,20 @@ def parse_spec(data: Any, *, source: Path | None = None) -> IncidentSpec:
     from .thresholds import validate_overrides  # late: thresholds imports check modules
 
     validate_overrides(spec.thresholds, label)
+    _check_alert_rules(spec, label)
     return spec
+
+
+def _check_alert_rules(spec: IncidentSpec, label: str) -> None:
+    """Every key under ``monitoring.alerts`` names a rule some check's contract declares."""
+    from .contract import monitor_rules  # late: the registry imports the check modules
+
+    known = list(monitor_rules())
+    for key in spec.monitoring.alerts:
+        if key not in known:
+            raise SpecError(f"{label} is not a valid incident spec:\n  - unknown key "
+                            f"'monitoring.alerts.{key}'.{_nearest(key, known)} The rules are those the checks "
+                            f"declare: {', '.join(known)}.")
 
 
 def _check_source_keys(data: dict, label: str) -> None:

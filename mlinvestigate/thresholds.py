@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 
-from .contract import Threshold, registered
+from .contract import Threshold, monitor_rules, registered
 from .errors import SpecError
 
 GENERAL: dict[str, Threshold] = {
@@ -82,6 +82,17 @@ def markdown() -> str:
         lines += [f"## `{section}`", "", notes.strip(), "", "| key | default | meaning |", "| --- | ---: | --- |"]
         lines += [f"| `{k}` | {_number(t.default)} | {t.meaning} |" for k, t in items.items()]
         lines.append("")
+    lines += ["## Monitoring alert rules", "",
+              "`mlinvestigate monitor` evaluates these per window (docs/monitoring.md). Each check declares the rules",
+              "that watch its question; a bar named after a threshold above is that threshold (its override moves",
+              "the investigation, the summary's proposed alerts and the monitor together). Override a rule's bars",
+              "and persistence under `monitoring.alerts.<rule>` (`threshold`, `warning`, `windows`, `firing`,",
+              "`enabled`).", "",
+              "| rule | check | layer | critical | warning | watches |", "| --- | --- | --- | --- | --- | --- |"]
+    for rid, (check, rule) in monitor_rules().items():
+        lines.append(f"| `{rid}` | {check.id} | {rule.layer} | {rule.source(check, 'critical')} | "
+                     f"{rule.source(check, 'warning')} | {rule.watches} |")
+    lines.append("")
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ too: if those do not reproduce either, the file is not the model that made them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,8 @@ from ..contract import (
     CheckContract,
     Context,
     Culprit,
+    Evidence,
+    MonitorRule,
     Threshold,
     WhenSymptomBlamesOnly,
     register,
@@ -273,16 +276,16 @@ def run(incident) -> Result:
         versions_table, over_time = _version_tables(incident, versions, expected)
     model_info, rescored = _model_evidence(incident, has_versions)
 
-    evidence: dict = {"expected_version": expected, "expected_version_from": why_expected,
-                      "model_file": model_info}
+    evidence = DeploymentEvidence(expected_version=expected, expected_version_from=why_expected,
+                                  model_file=model_info)
     problems: list[str] = []
     culprits: list[str] = []
     severity, strength = "info", 0.0
 
     if has_versions:
         unexpected = versions_table[~versions_table["expected"]]
-        evidence["versions"] = versions_table.to_dict(orient="records")
-        evidence["unexpected_share"] = float(unexpected["share"].sum())
+        evidence.versions = versions_table.to_dict(orient="records")
+        evidence.unexpected_share = float(unexpected["share"].sum())
         if len(unexpected):
             culprits += unexpected["version"].tolist()
             share = float(unexpected["share"].sum())
@@ -295,7 +298,7 @@ def run(incident) -> Result:
         prod_all = rescored[(rescored["set"] == "production") & (rescored["version"] == "(all)")]
         ref_all = rescored[(rescored["set"] == "reference") & (rescored["version"] == "(all)")]
         ref_ok = ref_all.empty or float(ref_all["ci_high"].iloc[0]) >= reproduce_rate
-        evidence["reproduction"] = rescored.to_dict(orient="records")
+        evidence.reproduction = rescored.to_dict(orient="records")
         if not ref_ok:
             rescore_verdict = "file"
             problems.append(f"the model file reproduces only {ref_all['reproduced'].iloc[0]:.0%} of the reference "
@@ -328,8 +331,8 @@ def run(incident) -> Result:
         severity = "warning" if severity == "info" else severity
         strength = max(strength, 0.3)
     elif mismatch:
-        evidence["note"] = ("the file's checksum does not match model.sha256, but it reproduces the logged "
-                            "predictions: the checksum in the spec is probably out of date")
+        evidence.note = ("the file's checksum does not match model.sha256, but it reproduces the logged "
+                         "predictions: the checksum in the spec is probably out of date")
 
     if problems and (culprits or rescore_verdict == "production" or mismatch):
         summary = _capitalise("; ".join(problems)) + "."
@@ -410,6 +413,18 @@ THRESHOLD_NOTES = (
 )
 
 
+class DeploymentEvidence(Evidence):
+    """The deployment finding's evidence (none when skipped)."""
+
+    expected_version: str | None = None  # the version that should be serving
+    expected_version_from: str | None = None  # where that comes from (model.version, the reference's version …)
+    model_file: dict[str, Any] | None = None  # the model file: path, checksum, loaded, rows re-scored …
+    versions: list[dict[str, Any]] | None = None  # each version logged in production: rows, share, expected …
+    unexpected_share: float | None = None  # share of production served by another version
+    reproduction: list[dict[str, Any]] | None = None  # re-scored with the file: agreement per set and version
+    note: str | None = None  # a checksum that does not match a file that reproduces the predictions
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     versions = finding.get("culprits", [])
     expected = ctx.incident.spec.model.version
@@ -423,17 +438,28 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
     spec = ctx.incident.spec
     if not (spec.columns.model_version or spec.model.version):
         return []
+    share = ctx.monitor_bar("model_version")  # the monitor's bar (MONITOR below)
     return [{"alert": "model_version", "metric": "versions serving",
-             "condition": f"any version other than {spec.model.version or 'the validated one'} serves traffic",
-             "why": "catch a wrong deployment at once"}]
+             "condition": f"more than {share:.0%} of a {spec.monitoring.window} window's traffic (Wilson interval's "
+                          f"low end) served by a version other than {spec.model.version or 'the validated one'}",
+             "monitor": "model_version", "why": "catch a wrong deployment at once"}]
+
+
+# Alert rules `mlinvestigate monitor` evaluates per window.
+MONITOR = (
+    MonitorRule("model_version", "infrastructure", critical=0.01, unit="share", statistic="version_other_share",
+                low="version_other_low", subject="not {model.version}", needs=("model.version",),
+                watches="share of traffic served by another model version",
+                sentence="{value} of traffic served by a model version other than the expected one (bar {bar})"),
+)
 
 
 CONTRACT = register(CheckContract(
     id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
     title="Deployment", question="Is the right model serving?", stage="triage", module=__name__,
-    culprit=lambda text: Culprit("version", value=text),
+    culprit=lambda text: Culprit("version", value=text), evidence=DeploymentEvidence,
     explains=(WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=30,
                                     reason="another model serving changes how often a score is right"),),
-    actions=_actions, alerts=_alerts,
+    actions=_actions, alerts=_alerts, monitor=MONITOR,
     checklist=(("deployment", "The model version serving is the one validated"),),
     cost=1.5))

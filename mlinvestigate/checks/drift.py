@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,8 @@ from ..contract import (
     CheckContract,
     Context,
     CoversColumns,
+    Evidence,
+    MonitorRule,
     Threshold,
     WhenSymptomBlamesOnly,
     register,
@@ -488,7 +491,7 @@ def run(incident, *, domain: bool = True) -> Result:
     verdict, severity = _verdict(table, dom, th, incident)
     summary = _summary(verdict, table, dom, out_table, time_info, culprits, incident, th)
     evidence = _evidence(table, out_table, dom, time_info, th, incident, culprits)
-    evidence["identifier_like"] = ids.to_dict(orient="records")
+    evidence.identifier_like = ids.to_dict(orient="records")
     if len(ids):
         summary += f" Not compared: {listing(ids['feature'])} (identifier-like)."
     finding = Finding(CHECK, verdict, severity, summary, culprits=culprits, evidence=evidence,
@@ -620,29 +623,29 @@ def _row_evidence(r: pd.Series) -> dict:
     return {k: r[k] for k in keys}
 
 
-def _evidence(table, out_table, dom, time_info, th, incident, culprits) -> dict:
+def _evidence(table, out_table, dom, time_info, th, incident, culprits) -> DriftEvidence:
     drifted = table[table["drifted"]]
     missing = _missing_changes(table, th)
-    return {
-        "features_compared": int(len(table)),
-        "drifted_features": {r["feature"]: _row_evidence(r) for _, r in drifted.iterrows()},
-        "max_psi": {"feature": table["feature"].iloc[int(table["psi"].fillna(-1).to_numpy().argmax())],
-                    "psi": float(table["psi"].max())} if table["psi"].notna().any() else None,
-        "domain_classifier": {k: v for k, v in dom.items() if k != "excluded"},
-        "separate_alone": dom.get("excluded", {}),
-        "outputs": {r["output"]: _row_evidence(r) | {"drifted": bool(r["drifted"])}
-                    for _, r in out_table.iterrows()},
-        "missing_rate_changes": {r["feature"]: {"reference": r["missing_reference"],
-                                                "production": r["missing_production"]}
-                                 for _, r in missing.iterrows()},
-        "over_time": time_info,
-        "reference_rows": _rows(incident)[0],
-        "production_rows": _rows(incident)[1],
-        "psi_noise_95": sd.psi_null_quantile(sd.BINS, *_rows(incident)),
-        "engine": getattr(incident, "engine", "pandas"),
-        "thresholds": th,
-        "culprit_source": ("univariate" if len(drifted) else "domain classifier") if culprits else None,
-    }
+    return DriftEvidence(
+        features_compared=int(len(table)),
+        drifted_features={r["feature"]: _row_evidence(r) for _, r in drifted.iterrows()},
+        max_psi={"feature": table["feature"].iloc[int(table["psi"].fillna(-1).to_numpy().argmax())],
+                 "psi": float(table["psi"].max())} if table["psi"].notna().any() else None,
+        domain_classifier={k: v for k, v in dom.items() if k != "excluded"},
+        separate_alone=dom.get("excluded", {}),
+        outputs={r["output"]: _row_evidence(r) | {"drifted": bool(r["drifted"])}
+                 for _, r in out_table.iterrows()},
+        missing_rate_changes={r["feature"]: {"reference": r["missing_reference"],
+                                             "production": r["missing_production"]}
+                              for _, r in missing.iterrows()},
+        over_time=time_info,
+        reference_rows=_rows(incident)[0],
+        production_rows=_rows(incident)[1],
+        psi_noise_95=sd.psi_null_quantile(sd.BINS, *_rows(incident)),
+        engine=getattr(incident, "engine", "pandas"),
+        thresholds=th,
+        culprit_source=("univariate" if len(drifted) else "domain classifier") if culprits else None,
+    )
 
 
 def _notes(table, out_table, dom, dc, time_info, th, incident) -> dict[str, str]:
@@ -740,6 +743,26 @@ THRESHOLD_NOTES = (
 )
 
 
+class DriftEvidence(Evidence):
+    """The drift finding's evidence (none when skipped)."""
+
+    features_compared: int | None = None
+    drifted_features: dict[str, dict[str, Any]] | None = None  # feature → type, severity, PSI, KS, JS, missing …
+    max_psi: dict[str, Any] | None = None  # the feature with the largest PSI and its PSI
+    domain_classifier: dict[str, Any] | None = None  # fitted, auc, ci, detected, critical, top_features …
+    separate_alone: dict[str, Any] | None = None  # features left out of the classifier: each separates the sides alone
+    outputs: dict[str, dict[str, Any]] | None = None  # the model's outputs (prediction, score): statistics, drifted
+    missing_rate_changes: dict[str, dict[str, float | None]] | None = None  # feature → reference, production
+    over_time: dict[str, Any] | None = None  # the lead features by period: pattern, periods, metric …
+    reference_rows: int | None = None
+    production_rows: int | None = None
+    psi_noise_95: float | None = None  # PSI that chance alone stays under 95% of the time at these row counts
+    engine: str | None = None
+    thresholds: dict[str, float] | None = None  # the thresholds the verdict used
+    culprit_source: str | None = None  # univariate or domain classifier
+    identifier_like: list[dict[str, Any]] | None = None  # columns left out: about as many distinct values as rows
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     culprits = finding.get("culprits", [])
     return [{"check": CHECK, "action": "Ensemble with a rule-based baseline where the model is out of its depth",
@@ -753,27 +776,51 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 def _alerts(finding: dict, ctx: Context) -> list[dict]:
+    # the bars are the monitor's (MONITOR below): one number per bar, wherever it is quoted
+    window = ctx.incident.spec.monitoring.window
+    warning, critical = ctx.monitor_bar("feature_psi", "warning"), ctx.monitor_bar("feature_psi")
     out = []
-    if finding.get("verdict") == "detected":
+    if finding.get("verdict") == "detected" and warning is not None:
         for feat in finding.get("culprits", [])[:10]:
             out.append({"alert": f"drift:{feat}", "metric": "psi", "feature": feat,
-                        "condition": f"daily PSI({feat}) > {ctx.threshold(CHECK, 'psi_warning')}",
-                        "why": "drifted in this incident"})
-    out.append({"alert": "drift:all_features", "metric": "psi",
-                "condition": f"daily PSI of any feature > {ctx.threshold(CHECK, 'psi_critical')}",
-                "why": "catch the next drift before labels arrive"})
+                        "condition": f"PSI({feat}) per {window} window > {warning:g} (beyond sampling noise)",
+                        "monitor": "feature_psi", "why": "drifted in this incident"})
+    if critical is not None:
+        out.append({"alert": "drift:all_features", "metric": "psi",
+                    "condition": f"PSI of any feature per {window} window > {critical:g} (beyond sampling noise)",
+                    "monitor": "feature_psi", "why": "catch the next drift before labels arrive"})
+    auc = ctx.monitor_bar("domain_auc", "warning")
+    if auc is not None:
+        out.append({"alert": "drift:joint", "metric": "domain classifier ROC AUC",
+                    "condition": f"low end of the 95% interval of the {window} window's AUC > {auc:g}",
+                    "monitor": "domain_auc", "why": "features can each look stable while their combination moves"})
     return out
+
+
+# Alert rules `mlinvestigate monitor` evaluates per window (bars: this check's thresholds).
+MONITOR = (
+    MonitorRule("feature_psi", "behaviour", critical="psi_critical", warning="psi_warning", unit="psi",
+                test="feature_psi", subject="feature",
+                watches="a feature's distribution moved (PSI beyond sampling noise)",
+                sentence="Feature '{subject}' drifted: PSI {value} in the latest firing window ({level} level, "
+                         "bar {bar})"),
+    MonitorRule("domain_auc", "behaviour", critical="domain_auc_critical", warning="domain_auc_warning",
+                unit="auc", statistic="domain_auc", subject="all features",
+                watches="a classifier tells the window's rows from reference rows (joint distribution moved)",
+                sentence="A classifier tells the window's production rows from reference rows with ROC AUC "
+                         "{value}, the low end of its 95% interval above {bar} ({level} level)"),
+)
 
 
 CONTRACT = register(CheckContract(
     id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
     title="Data drift", question="Do production inputs look like the ones the model was validated on?",
-    stage="cause", module=__name__,
+    stage="cause", module=__name__, evidence=DriftEvidence,
     explains=(CoversColumns("health", symptom_kinds=("out_of_range", "unseen"),
                             reason="values out of the reference range or unseen categories are the drift itself"),
               WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=50,
                                     reason="inputs the model rarely saw change how often it is right at a given "
                                            "score as much as a label definition change would")),
-    actions=_actions, alerts=_alerts,
+    actions=_actions, alerts=_alerts, monitor=MONITOR,
     checklist=(("data", "Production inputs look like reference inputs"),),
     cost=2.5))

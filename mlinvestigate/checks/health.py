@@ -9,6 +9,8 @@ in a small log does not fire; signals whose inputs are absent are reported as no
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -18,6 +20,8 @@ from ..contract import (
     Context,
     CoversColumns,
     Culprit,
+    Evidence,
+    MonitorRule,
     Threshold,
     register,
 )
@@ -345,8 +349,8 @@ def _daily_table(days, day, counts, partial, kinds, missing_pred, by_day) -> pd.
 
 
 def _finding(table, failing, culprits, not_checked, incident) -> Finding:
-    evidence = {"signals": table[SIGNAL_COLUMNS].to_dict(orient="records"),
-                "not_checked": not_checked, "failing": culprits}
+    evidence = HealthEvidence(signals=table[SIGNAL_COLUMNS].to_dict(orient="records"),
+                              not_checked=not_checked, failing=culprits)
     skipped_note = f" Not checked: {', '.join(not_checked)}." if not_checked else ""
     if failing.empty:
         ok = table[table["status"] == "ok"]
@@ -422,6 +426,14 @@ def _culprit(text: str) -> Culprit:
     return Culprit(kind, column=column) if sep else Culprit("signal", value=text)
 
 
+class HealthEvidence(Evidence):
+    """The serving-health finding's evidence."""
+
+    signals: list[dict[str, Any]] | None = None  # every signal: status, value, interval, threshold, detail
+    not_checked: list[str] | None = None  # signals whose input the spec does not give
+    failing: list[str] | None = None  # the failing signals, as culprits
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     return [{"check": CHECK, "action": "Fix serving health first",
              "detail": "failing signals: " + ", ".join(finding.get("culprits", [])[:6]),
@@ -429,31 +441,53 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 
 
 def _alerts(finding: dict, ctx: Context) -> list[dict]:
+    # the bars are the monitor's (MONITOR below): one number per bar, wherever it is quoted
     spec, out = ctx.incident.spec, []
-    if spec.columns.status:
-        out.append({"alert": "error_rate", "metric": "error share",
-                    "condition": f"hourly error rate > {ctx.threshold(CHECK, 'error_rate'):.1%}",
-                    "why": "serving failures"})
-    if spec.columns.latency_ms and spec.expected.latency_p95_ms:
+    window = spec.monitoring.window
+    failed, latency, missing = (ctx.monitor_bar(r) for r in ("error_rate", "latency_p95", "missing_rate"))
+    if spec.columns.status and failed is not None:
+        out.append({"alert": "error_rate", "metric": "failed share",
+                    "condition": f"errors and timeouts per {window} window > {failed:.1%} (Wilson interval's low end)",
+                    "monitor": "error_rate", "why": "serving failures"})
+    if spec.columns.latency_ms and latency is not None:
         out.append({"alert": "latency_p95", "metric": "latency",
-                    "condition": f"hourly P95 latency > {spec.expected.latency_p95_ms:g} ms",
-                    "why": "serving expectation"})
-    if finding.get("verdict") == "detected":
+                    "condition": f"P95 latency per {window} window > {latency:g} ms (interval's low end)",
+                    "monitor": "latency_p95", "why": "serving expectation"})
+    if finding.get("verdict") == "detected" and missing is not None:
         for c in CONTRACT.culprits(finding):
             if c.kind == "missing":
                 out.append({"alert": str(c), "metric": "missing share",
-                            "condition": f"hourly missing share of {c.column} > reference + "
-                                         f"{ctx.threshold(CHECK, 'missing_increase'):.0%}",
-                            "why": "went missing in this incident"})
+                            "condition": f"missing share of {c.column} per {window} window > reference + "
+                                         f"{missing:.0%}",
+                            "monitor": "missing_rate", "why": "went missing in this incident"})
     return out
+
+
+# Alert rules `mlinvestigate monitor` evaluates per window. A window's missing-rate bar (5 points) is
+# wider than this check's missing_increase (1 point over a whole incident): a day holds far fewer rows.
+MONITOR = (
+    MonitorRule("missing_rate", "behaviour", critical=0.05, unit="share", test="missing_rise", subject="feature",
+                watches="a feature's missing rate rose above reference",
+                sentence="Feature '{subject}' missing in {value} of rows (allowed rise {bar})"),
+    MonitorRule("volume_change", "infrastructure", critical="volume_drop", unit="rows", test="volume",
+                subject="volume", watches="traffic volume changed against the expected volume",
+                sentence="{value} rows against {bar} expected"),
+    MonitorRule("error_rate", "infrastructure", critical="error_rate", unit="share", statistic="failed_rate",
+                low="failed_low", subject="failed requests",
+                watches="share of failed requests (errors and timeouts)",
+                sentence="{value} of requests failed (bar {bar})"),
+    MonitorRule("latency_p95", "infrastructure", critical="expected.latency_p95_ms", unit="ms",
+                statistic="latency_p95", subject="latency", watches="P95 latency above expected.latency_p95_ms",
+                sentence="P95 latency {value} ms (expected at most {bar} ms)"),
+)
 
 
 CONTRACT = register(CheckContract(
     id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
     title="Serving health", question="Is serving healthy?", stage="triage", module=__name__,
-    culprit=_culprit,
+    culprit=_culprit, evidence=HealthEvidence,
     explains=(CoversColumns("drift", own_kinds=("missing",),
                             reason="a feature that went missing in serving changes its distribution"),),
-    actions=_actions, alerts=_alerts,
+    actions=_actions, alerts=_alerts, monitor=MONITOR,
     checklist=(("infrastructure", "Serving is healthy (errors, latency, volume, input quality)"),),
     cost=0.7))

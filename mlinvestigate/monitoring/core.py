@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import __version__
+from ..contract import monitor_rules
 from ..data import load_incident
 from ..document import write_json
 from ..errors import InvestigationError
@@ -85,7 +86,8 @@ def monitor(spec: str | Path, *, out: str | Path = "monitoring", window: str | N
     triggers.trained_at(incident)  # a bad date fails before any work
     pieces = win.split(incident, w, since=start_from)
     base = win.prepare_baseline(incident)
-    context = store.context_digest(incident, {"window": w.text})
+    measures = sorted(rid for rid, (_, rule) in monitor_rules().items() if rule.measure is not None)
+    context = store.context_digest(incident, {"window": w.text, "measured_rules": measures})
 
     folder = out / spec_obj.name
     with store.locked(folder):
@@ -119,6 +121,7 @@ def monitor(spec: str | Path, *, out: str | Path = "monitoring", window: str | N
         fired = al.firing(al.crossings(windows, feats, settings), settings)
         latest = windows["window_start"].iloc[-1] if len(windows) else None
         found = al.episodes(fired, labels, latest, settings)
+        unjudged = al.not_judged(windows, labels, settings)
         al.mark_new(found, _read(folder / "alerts.json").get("alerts", []))
         result.alerts = found
         result.new = [a["id"] for a in found if a["new"]]
@@ -130,7 +133,7 @@ def monitor(spec: str | Path, *, out: str | Path = "monitoring", window: str | N
         created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
         write_json(folder / "alerts.json", jsonable({
             "monitor": spec_obj.name, "created": created, "window": w.text,
-            "latest_window": labels.get(latest), "new": result.new, "alerts": found}))
+            "latest_window": labels.get(latest), "new": result.new, "alerts": found, "not_judged": unjudged}))
         write_json(folder / "monitor.json", jsonable({
             "monitor": spec_obj.name, "title": spec_obj.display_title, "created": created, "version": __version__,
             "spec": str(spec_path), "window": w.text, "windows": len(windows),
@@ -142,7 +145,8 @@ def monitor(spec: str | Path, *, out: str | Path = "monitoring", window: str | N
             "estimator": base.estimator,
             "expected": {"volume_per_window": (settings.daily_volume * w.days) if settings.daily_volume else None,
                          "latency_p95_ms": settings.latency_p95_ms, "version": settings.expected_version},
-            "rules": settings.rules, "min_labels": settings.min_labels,
+            "rules": settings.rules, "min_labels": settings.min_labels, "not_judged": unjudged,
+            "domain_rows": spec_obj.monitoring.domain_rows,
             "fired": fired[fired["fired"] > 0].assign(window=lambda d: d["window_start"].map(labels))
             .to_dict(orient="records") if len(fired) else [],
             "triggers": result.triggers}))

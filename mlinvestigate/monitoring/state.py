@@ -23,6 +23,7 @@ class State:
     features: pd.DataFrame
     alerts: list[dict] = field(default_factory=list)
     fired: pd.DataFrame = field(default_factory=pd.DataFrame)
+    not_judged: list[dict] = field(default_factory=list)
 
     @property
     def triggers(self) -> list[dict]:
@@ -58,7 +59,8 @@ def load(folder: str | Path, window: str | None = None) -> State:
         if (folder / "alerts.json").exists() else {}
     windows, features = History(folder / "history" / (window or info["window"])).load()
     fired = pd.DataFrame(info.get("fired", []))
-    return State(folder, info, windows, features, alerts_doc.get("alerts", []), fired)
+    return State(folder, info, windows, features, alerts_doc.get("alerts", []), fired,
+                 alerts_doc.get("not_judged", []))
 
 
 # --- what the page shows ------------------------------------------------------------------------------
@@ -79,6 +81,8 @@ def headline_html(state: State) -> str:
              f"offline {esc(ref.get('metric'))} {number(ref.get('value'))}."]
     if triggered:
         lines.append("Retraining triggered by: " + ", ".join(esc(t["trigger"]) for t in triggered) + ".")
+    if state.not_judged and state.not_judged[0].get("latest"):
+        lines.append(esc(state.not_judged[0]["summary"]))
     changed = state.info.get("changed") or {}
     if changed:
         lines.append("Recomputed in this run: " + "; ".join(f"{esc(k)} ({esc(v)})" for k, v in changed.items())
@@ -121,6 +125,8 @@ def windows_table(state: State) -> pd.DataFrame:
                     ("low_confidence", "low confidence"), ("missing_max", "max missing")):
         if c in w:
             out[name] = w[c]
+    if "domain_auc" in w:
+        out["domain AUC"] = w["domain_auc"]
     out["metric"] = perf["value"].to_numpy(float)
     out["estimated"] = perf["estimated"].to_numpy(bool)
     out["labelled"] = perf["labelled_rows"].to_numpy(float)
@@ -132,11 +138,18 @@ def windows_table(state: State) -> pd.DataFrame:
 
 def estimator_text(state: State) -> str:
     e = state.info.get("estimator") or {}
+    labels = number(state.info.get("min_labels"))
     if not e.get("available"):
-        return ("No estimate of the metric without labels: it needs a binary task with a score column "
-                "(columns.score). Windows without enough labels show no performance.")
-    return (f"Where a window has fewer than {number(state.info.get('min_labels'))} labels, accuracy is estimated "
-            f"from the {e['method']} (the expected share of correct predictions if the score is calibrated). "
+        why = e.get("reason") or "no estimate of the metric without labels is available"
+        return (f"No estimate of the metric without labels: {why}. Windows with fewer than {labels} labelled rows "
+                "show no performance, and the performance alerts (metric_drop, offline_gap) do not judge them.")
+    return (f"Where a window has fewer than {labels} labels, accuracy is estimated from the {e['method']} (the "
+            "expected share of correct predictions if it is calibrated). "
             f"On the reference it estimates {percent(e['reference_estimate'])} against the realised "
             f"{percent(e['reference_actual'])}. It cannot see changes in how labels relate to the inputs "
             "(concept drift), so estimated windows are marked as such.")
+
+
+def not_judged_text(state: State) -> str:
+    """Windows the performance alerts could not judge (no labels, no estimate), or an empty string."""
+    return " ".join(n["summary"] for n in state.not_judged)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import InvestigationError
 
-SCHEMA = 1  # bump when a statistic's definition changes: every window is recomputed
+SCHEMA = 2  # bump when a statistic's definition changes: every window is recomputed
 
 
 def _digest(parts) -> str:

@@ -22,12 +22,15 @@ import pandas as pd
 from .. import metrics
 from ..checks.deployment import same_version, version_text
 from ..checks.drift import column_drift, shared_codes
+from ..contract import monitor_rules
 from ..errors import DataError, InvestigationError
 from ..stats import drift as sd
+from ..stats.domain import fit_domain_classifier
 from ..stats.intervals import fdr, wilson
 from ..stats.prior import calibrate
 from ..stats.triage_labels import expected_correct
 from ..stats.triage_serving import grouped_quantiles, status_kinds
+from ..stats.triage_values import as_text, class_codes
 
 _WINDOW = re.compile(r"^\s*(\d+)\s*(min|m|h|d|w)\s*$", re.I)
 _UNITS = {"min": "min", "m": "min", "h": "h", "d": "D", "w": "W"}
@@ -99,7 +102,9 @@ class Baseline:
 def prepare_baseline(incident) -> Baseline:
     ref = incident.reference
     mon = incident.spec.monitoring
-    base = Baseline(features=dict(incident.feature_types), metric=metrics.headline(incident, ref),
+    scores = set(map(str, mon.class_scores.values()))  # the model's outputs, not its inputs
+    base = Baseline(features={f: k for f, k in incident.feature_types.items() if f not in scores},
+                    metric=metrics.headline(incident, ref),
                     metric_name=metrics.headline_name(incident), higher_is_better=incident.is_classification)
     for f, kind in base.features.items():
         if kind in ("numeric", "datetime"):
@@ -107,17 +112,57 @@ def prepare_baseline(incident) -> Baseline:
         base.missing[f] = float(ref[f].isna().mean())
     if incident.kind == "binary":
         base.positive_rate = float(_positive_share(incident, ref))
-        score = _score(incident, ref)
-        if score is not None:
-            base.low_confidence = float(_low_confidence(score, mon.low_confidence))
-            base.estimator, base.calibration = _validate_estimator(incident, ref, score)
+    conf = _confidence(incident, ref)
+    if conf is None:
+        base.estimator = {"available": False, "reason": no_estimate_reason(incident)}
+        return base
+    base.low_confidence = _low_confidence(incident, ref, mon.low_confidence)
+    base.estimator, base.calibration = _validate_estimator(incident, ref)
     return base
 
 
+def no_estimate_reason(incident) -> str:
+    """Why the metric cannot be estimated without labels for this model (said on the page and in alerts)."""
+    if not incident.is_classification:
+        return ("a regression model has no label-free estimate of its error (the error of a prediction needs "
+                "its label), so windows without enough labels are not judged")
+    if incident.kind == "multiclass":
+        return ("the model logs no probabilities (monitoring.class_scores: class → column, or columns.score "
+                "holding the top-class confidence), so accuracy cannot be estimated without labels")
+    return "the model logs no score (columns.score), so accuracy cannot be estimated without labels"
+
+
 def _score(incident, df: pd.DataFrame) -> np.ndarray | None:
+    """The logged score: binary, the probability of the positive label; multiclass, the top-class
+    confidence (``columns.score``) or the predicted class's probability (``monitoring.class_scores``)."""
+    if incident.kind == "multiclass":
+        return _class_confidence(incident, df)
     if incident.kind != "binary" or not incident.score or incident.score not in df.columns:
         return None
-    return pd.to_numeric(df[incident.score], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return _numbers(df[incident.score])
+
+
+def _numbers(s: pd.Series) -> np.ndarray:
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _class_confidence(incident, df: pd.DataFrame) -> np.ndarray | None:
+    """Multiclass: per row, the model's probability of the class it predicted (NaN where unknown)."""
+    mapping = incident.spec.monitoring.class_scores
+    if mapping:
+        classes = list(mapping)
+        columns = [str(mapping[c]) for c in classes]
+        if not all(c in df.columns for c in columns):
+            return None
+        probs = np.column_stack([_numbers(df[c]) for c in columns])
+        code = class_codes(df[incident.prediction], classes)
+        out = np.full(len(df), np.nan)
+        known = code >= 0
+        out[known] = probs[np.flatnonzero(known), code[known]]
+        return out
+    if incident.score and incident.score in df.columns:
+        return _numbers(df[incident.score])
+    return None
 
 
 def _positive_share(incident, df: pd.DataFrame) -> float:
@@ -126,33 +171,53 @@ def _positive_share(incident, df: pd.DataFrame) -> float:
     return float(np.mean(pred[known].to_numpy(object) == incident.positive_label)) if known.any() else math.nan
 
 
-def _low_confidence(score: np.ndarray, bar: float) -> float:
+def _low_confidence(incident, df: pd.DataFrame, bar: float) -> float:
+    """Share of scored rows whose top-class probability is below ``bar``."""
+    score = _score(incident, df)
+    if score is None:
+        return math.nan
     s = score[np.isfinite(score)]
-    return float(np.mean(np.maximum(s, 1 - s) < bar)) if len(s) else math.nan
+    top = np.maximum(s, 1 - s) if incident.kind == "binary" else s
+    return float(np.mean(top < bar)) if len(s) else math.nan
 
 
-def _expected_correct(incident, df: pd.DataFrame, score: np.ndarray, calibration) -> np.ndarray:
-    """Per row with a score and a prediction, the chance the prediction is right if the score is calibrated."""
+def _confidence(incident, df: pd.DataFrame, calibration=None) -> np.ndarray | None:
+    """Per row with a score and a prediction, the chance the prediction is right if the score is
+    calibrated (after ``calibration`` when given): binary, ``p`` for a positive prediction and
+    ``1 − p`` otherwise; multiclass, the predicted class's probability. None without scores."""
+    score = _score(incident, df)
+    if score is None:
+        return None
     pred = df[incident.prediction]
     ok = np.isfinite(score) & pred.notna().to_numpy()
     s = calibration.apply(score[ok]) if calibration is not None else score[ok]
-    return expected_correct(s, pred.to_numpy(object)[ok] == incident.positive_label)
+    if incident.kind == "binary":
+        return expected_correct(s, pred.to_numpy(object)[ok] == incident.positive_label)
+    return np.clip(s, 0.0, 1.0)
 
 
-def _validate_estimator(incident, ref: pd.DataFrame, score: np.ndarray) -> tuple[dict, object | None]:
+def _validate_estimator(incident, ref: pd.DataFrame) -> tuple[dict, object | None]:
     """Confidence-based accuracy estimate checked on the reference: the raw score or, when that
-    estimates the reference's accuracy worse, the score after Platt scaling fitted on reference."""
-    y = incident.to_positive(ref[incident.target])
-    ok = np.isfinite(score) & np.isfinite(y)
+    estimates the reference's accuracy worse, the score after Platt scaling fitted on reference
+    (binary: score against the label; multiclass: the predicted class's probability against
+    whether the prediction was right)."""
+    score = _score(incident, ref)
+    outcome = metrics.row_outcome(incident, ref)  # 1 right, 0 wrong, NaN unlabelled
+    if incident.kind == "binary":
+        target = incident.to_positive(ref[incident.target])
+    else:
+        target = outcome
+    ok = np.isfinite(score) & np.isfinite(target) & ref[incident.prediction].notna().to_numpy()
     actual = metrics.headline(incident, ref)["value"]
     if ok.sum() < 30 or actual is None:
-        return {"available": False, "reason": "too few scored reference rows"}, None
-    raw = float(np.mean(_expected_correct(incident, ref, score, None)))
-    cal = calibrate(score[ok], y[ok])
-    calibrated = float(np.mean(_expected_correct(incident, ref, score, cal)))
+        return {"available": False, "reason": "too few scored reference rows to check the estimate on"}, None
+    raw = float(np.mean(_confidence(incident, ref)))
+    cal = calibrate(score[ok], target[ok])
+    calibrated = float(np.mean(_confidence(incident, ref, cal)))
     use_cal = abs(calibrated - actual) < abs(raw - actual)
     chosen = calibrated if use_cal else raw
-    return ({"available": True, "method": "Platt-calibrated score" if use_cal else "score as logged",
+    what = "score" if incident.kind == "binary" else "predicted class's probability"
+    return ({"available": True, "method": f"Platt-calibrated {what}" if use_cal else f"{what} as logged",
              "reference_actual": actual, "reference_estimate": chosen,
              "reference_error": chosen - actual}, cal if use_cal else None)
 
@@ -165,10 +230,38 @@ def window_stats(incident, base: Baseline, rows: pd.DataFrame) -> tuple[dict, di
     out.update(_behaviour(incident, base, rows))
     out.update(_performance(incident, base, rows))
     out.update(_business(incident, rows))
+    out.update(domain(incident, base, rows))
+    out.update(measured(incident, rows))
     feats = _features(incident, base, rows)
     rates = [v["missing_rate"] for v in feats.values() if math.isfinite(v["missing_rate"])]
     out["missing_max"] = max(rates) if rates else math.nan
     return out, feats
+
+
+def measured(incident, rows: pd.DataFrame) -> dict:
+    """The statistics of alert rules that compute their own (``MonitorRule.measure``)."""
+    out: dict = {}
+    for rule in (r for _, r in monitor_rules().values() if r.measure is not None):
+        out.update(rule.measure(incident, rows))
+    return out
+
+
+def domain(incident, base: Baseline, rows: pd.DataFrame) -> dict:
+    """The domain classifier of this window: reference rows against the window's production rows on
+    seeded samples of at most ``monitoring.domain_rows`` a side (the drift check's classifier,
+    :func:`mlinvestigate.stats.domain.fit_domain_classifier`), its cross-validated ROC AUC and the
+    Hanley–McNeil 95% interval."""
+    size = incident.spec.monitoring.domain_rows
+    if not size or not base.features:
+        return {}
+    names = list(base.features)
+    categorical = [f for f in names if base.features[f] == "categorical"]
+    dc = fit_domain_classifier(incident.reference, rows, names, categorical=categorical, max_rows=size,
+                               seed=int(incident.threshold("general", "seed")), importance=False)
+    out = {"domain_rows": float(dc.rows_per_side[0])}
+    if math.isfinite(dc.auc):
+        out.update(domain_auc=float(dc.auc), domain_auc_low=float(dc.ci[0]), domain_auc_high=float(dc.ci[1]))
+    return out
 
 
 def _infrastructure(incident, rows: pd.DataFrame) -> dict:
@@ -214,7 +307,7 @@ def _behaviour(incident, base: Baseline, rows: pd.DataFrame) -> dict:
         b = sd.sorted_finite(score)[0]
         out["score_psi"] = sd.numeric_drift(a, b).psi if len(a) and len(b) else math.nan
         out["score_mean"] = float(np.nanmean(score)) if np.isfinite(score).any() else math.nan
-        out["low_confidence"] = _low_confidence(score, incident.spec.monitoring.low_confidence)
+        out["low_confidence"] = _low_confidence(incident, rows, incident.spec.monitoring.low_confidence)
     return out
 
 
@@ -222,10 +315,9 @@ def _performance(incident, base: Baseline, rows: pd.DataFrame) -> dict:
     m = metrics.headline(incident, rows)
     out = {"labelled_rows": float(m["rows"]), "metric": _num(m["value"]),
            "metric_low": _num(m["ci"][0]), "metric_high": _num(m["ci"][1])}
-    score = _score(incident, rows)
-    if score is not None and base.estimator.get("available"):
-        p = _expected_correct(incident, rows, score, base.calibration)
-        if len(p):
+    if base.estimator.get("available"):
+        p = _confidence(incident, rows, base.calibration)
+        if p is not None and len(p):
             est = float(p.mean())
             half = 1.96 * math.sqrt(float(np.sum(p * (1 - p)))) / len(p)
             out.update(estimate=est, estimate_low=max(0.0, est - half), estimate_high=min(1.0, est + half))
@@ -318,6 +410,21 @@ def check_columns(incident) -> None:
     named = [("monitoring.value_columns", c) for c in mon.value_columns]
     if isinstance(mon.error_cost, str):
         named.append(("monitoring.error_cost", mon.error_cost))
+    if mon.class_scores:
+        if incident.kind != "multiclass":
+            raise DataError(f"monitoring.class_scores names per-class probabilities, but {incident.target!r} is "
+                            f"{'a regression target' if not incident.is_classification else 'binary'}; remove "
+                            "it (a binary model's score is columns.score).")
+        classes = {as_text(c): c for c in incident.classes}
+        for label, col in mon.class_scores.items():
+            if as_text(label) not in classes:
+                raise DataError(f"monitoring.class_scores names class {label!r}, which {incident.target!r} never "
+                                f"holds; its classes are {', '.join(map(repr, classes))}.")
+            if col not in incident.reference.columns:
+                raise DataError(f"reference file {str(incident.spec.reference)!r} has no column {col!r} (named by "
+                                f"monitoring.class_scores.{label} in the spec); the estimate is checked on the "
+                                "reference's probabilities, so both files need it.")
+            named.append((f"monitoring.class_scores.{label}", col))
     for key, col in named:
         if col not in prod.columns:
             raise DataError(f"production file {str(incident.spec.production)!r} has no column {col!r} "
@@ -325,4 +432,4 @@ def check_columns(incident) -> None:
         values = prod[col].dropna()
         if len(values) and pd.to_numeric(values, errors="coerce").isna().all():
             raise DataError(f"production column {col!r} (named by {key}) holds no numbers; "
-                            "it must hold a value per row (revenue, cost …).")
+                            "it must hold a number per row (a revenue, a cost, a probability …).")

@@ -200,6 +200,36 @@ def drift(state, n: int = 5):
     return fig
 
 
+def domain(state):
+    """The domain classifier per window: ROC AUC of telling the window's rows from reference rows,
+    its 95% interval, and the bars its low end is judged against."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 3.4), layout="constrained")
+    rows = state.info.get("domain_rows")
+    ax.set_title("Joint drift: domain classifier ROC AUC per window"
+                 + (f" (≤ {rows:,} rows a side)" if rows else ""))
+    ax.set_xlabel("window start")
+    ax.set_ylabel("ROC AUC (0.5: alike)")
+    ax.grid(alpha=0.3)
+    if "domain_auc" not in state.windows or not np.isfinite(_col(state, "domain_auc")).any():
+        _empty(ax, "domain classifier not computed (monitoring.domain_rows: 0, or too few rows)")
+        return fig
+    x = _x(state)
+    ax.fill_between(x, _col(state, "domain_auc_low"), _col(state, "domain_auc_high"), color=PRODUCTION,
+                    alpha=0.15, lw=0, label="95% interval")
+    ax.plot(x, _col(state, "domain_auc"), color=PRODUCTION, marker=".", label="AUC")
+    ax.axhline(0.5, color=REFERENCE, lw=1.2, label="0.5: indistinguishable")
+    rule = state.info.get("rules", {}).get("domain_auc", {})
+    for key, style in (("warning", ":"), ("threshold", "--")):
+        if rule.get(key) is not None:
+            ax.axhline(rule[key], color=NEUTRAL, ls=style, lw=1, label=f"bar {rule[key]:g} (interval's low end)")
+    _mark(ax, state, ("domain_auc",))
+    _legend(ax)
+    fig.autofmt_xdate()
+    return fig
+
+
 def business(state):
     """Per-window sums of the spec's value columns, and the cost of errors where labels exist."""
     import matplotlib.pyplot as plt
