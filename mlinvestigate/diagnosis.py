@@ -52,11 +52,13 @@ def _holds(rule, symptom: str, findings: dict[str, dict], explainer: str, contra
     if isinstance(rule, WhenSymptomBlamesOnly):
         blamed = set(map(str, f.get("culprits", [])))
         return rule.symptom == symptom and bool(blamed) and blamed <= rule.culprits
+    # evidence flags are boolean fields of the checks' evidence types (checked when they register)
     if isinstance(rule, WhenSymptomSays):
-        return rule.symptom == symptom and f.get("evidence", {}).get(rule.flag) is True
+        return rule.symptom == symptom and getattr(contracts[symptom].evidence_of(f), rule.flag) is True
     if isinstance(rule, WhenEvidence):
-        return (symptom in rule.symptoms and bool(findings[explainer].get("evidence", {}).get(rule.flag))
-                and not (rule.unless and f.get("evidence", {}).get(rule.unless)))
+        return (symptom in rule.symptoms
+                and bool(getattr(contracts[explainer].evidence_of(findings[explainer]), rule.flag))
+                and not (rule.unless and getattr(contracts[symptom].evidence_of(f), rule.unless)))
     return False
 
 

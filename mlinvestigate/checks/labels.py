@@ -19,6 +19,8 @@ Regression has no class flips: residual outliers (robust z) and each source's re
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -27,6 +29,7 @@ from ..contract import (
     CheckContract,
     Context,
     Culprit,
+    Evidence,
     Threshold,
     WhenSymptomSays,
     register,
@@ -146,8 +149,8 @@ def _classification(incident) -> Result:
                      "cannot judge their labels, so they are left out of the label-issue and definition comparisons.")
         prod_idx, probs["prod"] = prod_idx[inside], probs["prod"][inside]
 
-    evidence: dict = {"probabilities": probs["how"] if probs else None, "new_label_classes": new_classes,
-                      "new_sources": new_sources, "labelled_production_rows": int(prod_lab.sum())}
+    evidence = LabelsEvidence(probabilities=probs["how"] if probs else None, new_label_classes=new_classes,
+                              new_sources=new_sources, labelled_production_rows=int(prod_lab.sum()))
     tables: dict[str, pd.DataFrame] = {}
     data: dict = {"classes": classes, "binary": incident.kind == "binary", "notes": notes,
                   "positive_index": classes.index(incident.positive_label) if incident.kind == "binary" else None}
@@ -155,7 +158,8 @@ def _classification(incident) -> Result:
     issues = None
     if probs is not None:
         issues = _issues(incident, probs, ref_y[ref_idx], prod_y[prod_idx], k)
-        evidence.update(issues["evidence"])
+        for key, value in issues["evidence"].items():
+            setattr(evidence, key, value)
         tables["issue_rates"] = issues["table"]
         tables["review"] = _review(incident, classes, probs, issues, ref_y[ref_idx], prod_y[prod_idx],
                                    ref_idx, prod_idx, ref_src_all, prod_src_all)
@@ -164,13 +168,13 @@ def _classification(incident) -> Result:
                      "the logged predictions and the labels given per predicted class are compared.")
 
     if not prod_lab.any() and not _comparable_sources(incident):
-        rate = evidence.get("reference_issue_rate")
+        rate = evidence.reference_issue_rate
         summary = ("Production has no labels and no label sources to compare, so label quality cannot "
                    "be compared; provide production labels (or a label_source column).")
         if rate is not None:
             summary += (f" In reference {rate:.1%} of labels are flagged as likely wrong (the model's own "
-                        f"uncertainty accounts for {evidence['reference_expected_issue_rate']:.1%}).")
-        finding = skipped(CHECK, summary, **evidence)
+                        f"uncertainty accounts for {evidence.reference_expected_issue_rate:.1%}).")
+        finding = skipped(CHECK, summary, **evidence.to_dict())
         return Result(finding, tables=tables, data=data)
 
     sources = _source_table(incident, classes, ref, prod, ref_y, prod_y, ref_src_all, prod_src_all,
@@ -181,11 +185,11 @@ def _classification(incident) -> Result:
                              ref_src_all, prod_src_all, alpha)
     tables["definition"] = definition["table"]
     data["reliability"] = definition["curves"]
-    evidence["definition"] = definition["evidence"]
-    evidence["sources"] = sources.to_dict(orient="records") if len(sources) else []
+    evidence.definition = definition["evidence"]
+    evidence.sources = sources.to_dict(orient="records") if len(sources) else []
     if issues is not None:
         data["issues"] = {"ref_flags": issues["ref_flags"], "prod_flags": issues["prod_flags"]}
-    evidence["class_shares"] = _class_shares_vs_inputs(incident)
+    evidence.class_shares = _class_shares_vs_inputs(incident)
     return Result(_verdict(incident, evidence, issues, sources, definition, new_classes, new_sources,
                            prod_src, prod_lab), tables=tables, data=data)
 
@@ -202,17 +206,18 @@ def _class_shares_vs_inputs(incident) -> dict:
     from . import prior_shift
 
     try:
-        ev = prior_shift.run(incident).finding.evidence
+        finding = prior_shift.run(incident).finding
     except Exception as exc:  # a failure there must not cost the label comparisons
         return {"checked": False, "reason": f"{type(exc).__name__}: {exc}"}
-    reading = ev.get("label_free_reading") or {}
+    ev = prior_shift.CONTRACT.evidence_of(finding)
+    reading = ev.label_free_reading or {}
     out = {"checked": bool(reading), "reading": reading.get("reading"),
-           "moved_at_same_inputs": bool(ev.get("follows_from_labels"))}
-    if "reference_class_rates" in ev and ev.get("production_class_rates"):
-        out.update(reference=ev["reference_class_rates"], labels=ev.get("observed_class_rates"))
-    elif ev.get("production_positive_rate") is not None:
+           "moved_at_same_inputs": bool(ev.follows_from_labels)}
+    if ev.reference_class_rates is not None and ev.production_class_rates:
+        out.update(reference=ev.reference_class_rates, labels=ev.observed_class_rates)
+    elif ev.production_positive_rate is not None:
         pos = str(incident.positive_label)
-        out.update(reference={pos: ev["reference_positive_rate"]}, labels={pos: ev.get("observed_positive_rate")})
+        out.update(reference={pos: ev.reference_positive_rate}, labels={pos: ev.observed_positive_rate})
     out["estimate_method"] = reading.get("method")
     return out
 
@@ -578,7 +583,7 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
             text += f", and has {top['excess_vs_rest']:.1%} more likely-wrong labels"
         reasons.append(text)
 
-    shares = evidence.get("class_shares") or {}
+    shares = evidence.class_shares or {}
     if shares.get("moved_at_same_inputs") and shares.get("labels"):
         ref_rates, lab_rates = shares["reference"], shares["labels"]
         order = sorted(lab_rates, key=lambda c: -abs(lab_rates[c] - ref_rates.get(c, 0.0)))[:2]
@@ -596,7 +601,7 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
     if len(moved):
         ratios.append(float(moved["gap"].abs().max() / limit))
         top = (by_source if len(by_source) else moved).iloc[0]
-        where = top["group"] if evidence["definition"]["placed_by"] == "score bin" else (
+        where = top["group"] if evidence.definition["placed_by"] == "score bin" else (
             f"inputs placed in {top['group']}")
         whose = "production" if top["comparison"] == "production vs reference" else f"source {top['source']}"
         reasons.append(f"the label definition (or the concept) moved: in {where}, {whose} labels {top['rate']:.0%} as "
@@ -605,13 +610,13 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
 
     quality = None
     if issues is not None and len(issues["prod_flags"]) >= MIN_ROWS:
-        change = evidence["excess_issue_change"]
+        change = evidence.excess_issue_change
         # one-sided: production labels cleaner than reference's cannot make production look worse
         if np.isfinite(change["p_value"]) and change["p_value"] < alpha and change["difference"] >= gap:
             quality = change["difference"]
             ratios.append(abs(quality) / gap)
-            reasons.append(f"{evidence['production_issue_rate']:.1%} of production labels are flagged as likely "
-                           f"wrong against {evidence['reference_issue_rate']:.1%} in reference "
+            reasons.append(f"{evidence.production_issue_rate:.1%} of production labels are flagged as likely "
+                           f"wrong against {evidence.reference_issue_rate:.1%} in reference "
                            f"({abs(quality):.1%} {'more' if quality > 0 else 'fewer'} than the model's own "
                            "uncertainty explains)")
     if new_classes:
@@ -638,7 +643,7 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
 
     ran_sources = len(sources) and sources[["agreement_p", "excess_p"]].notna().any().any()
     ran_quality = issues is not None and len(issues["prod_flags"]) >= MIN_ROWS
-    ran_definition = evidence["definition"]["tests"] > 0
+    ran_definition = evidence.definition["tests"] > 0
     if not (ran_sources or ran_quality or ran_definition):
         return Finding(CHECK, "inconclusive", "info",
                        f"Too few labelled rows to compare label quality ({int(prod_lab.sum())} labelled in "
@@ -647,13 +652,13 @@ def _verdict(incident, evidence, issues, sources, definition, new_classes, new_s
                        [], evidence)
     parts = []
     if ran_quality:
-        parts.append(f"{evidence['production_issue_rate']:.1%} of production labels are flagged as likely wrong "
-                     f"against {evidence['reference_issue_rate']:.1%} in reference, in line with the model's "
+        parts.append(f"{evidence.production_issue_rate:.1%} of production labels are flagged as likely wrong "
+                     f"against {evidence.reference_issue_rate:.1%} in reference, in line with the model's "
                      "own uncertainty")
     if ran_sources:
         parts.append("no label source disagrees with the others")
     if ran_definition:
-        parts.append("the same score means the same label rate" if evidence["definition"]["placed_by"] == "score bin"
+        parts.append("the same score means the same label rate" if evidence.definition["placed_by"] == "score bin"
                      else "inputs get the same labels for the same prediction")
     return Finding(CHECK, "clear", "info", "Labels look as clean as the model can tell: " + "; ".join(parts) + ".",
                    [], evidence)
@@ -679,8 +684,8 @@ def _regression(incident) -> Result:
     for df in (ref, prod):
         df["robust_z"] = sl.robust_z(df["residual"], centre, scale)
         df["outlier"] = df["robust_z"].abs() > sl.OUTLIER_Z
-    evidence = {"residual_centre": centre, "residual_scale": scale, "outlier_z": sl.OUTLIER_Z,
-                "labelled_production_rows": len(prod)}
+    evidence = LabelsEvidence(residual_centre=centre, residual_scale=scale, outlier_z=sl.OUTLIER_Z,
+                              labelled_production_rows=len(prod))
     rows = []
     for side, df in (("reference", ref), ("production", prod)):
         lo, hi = wilson(df["outlier"].sum(), len(df))
@@ -688,8 +693,8 @@ def _regression(incident) -> Result:
                      "ci_low": float(lo), "ci_high": float(hi),
                      "median_robust_z": float(df["robust_z"].median()) if len(df) else np.nan})
     table = pd.DataFrame(rows)
-    evidence.update(reference_outlier_rate=float(table.loc[0, "outlier_rate"]),
-                    production_outlier_rate=float(table.loc[1, "outlier_rate"]) if len(prod) else None)
+    evidence.reference_outlier_rate = float(table.loc[0, "outlier_rate"])
+    evidence.production_outlier_rate = float(table.loc[1, "outlier_rate"]) if len(prod) else None
     review = (pd.concat([prod.assign(side="production"), ref.assign(side="reference")])
               .assign(abs_z=lambda d: d["robust_z"].abs()).sort_values(["side", "abs_z"], ascending=[False, False])
               .groupby("side", sort=False).head(REVIEW_ROWS).drop(columns=["abs_z", "outlier"]))
@@ -700,7 +705,7 @@ def _regression(incident) -> Result:
         return Result(skipped(CHECK, "Production has no labels and no label sources to compare, so label "
                                      f"quality cannot be compared; in reference {table.loc[0, 'outlier_rate']:.1%} "
                                      "of targets are residual outliers. Provide production labels "
-                                     "(or a label_source column).", **evidence), tables=tables)
+                                     "(or a label_source column).", **evidence.to_dict()), tables=tables)
     # sources against the rest of their period: residual bias (robust SDs) and outlier rate
     src_rows = []
     for side, df in (("reference", ref), ("production", prod)):
@@ -729,10 +734,10 @@ def _regression(incident) -> Result:
     sources["more_outliers"] = significant[n:2 * n] & (sources["outliers_vs_rest"] >= gap).to_numpy()
     sources["flagged"] = sources["biased"] | sources["more_outliers"]
     tables["sources"] = sources
-    evidence["sources"] = sources.to_dict(orient="records")
+    evidence.sources = sources.to_dict(orient="records")
     outlier_change = (table.loc[1, "outlier_rate"] - table.loc[0, "outlier_rate"]) if len(prod) else np.nan
     quality = bool(len(prod) >= MIN_ROWS and significant[-1] and abs(outlier_change) >= gap)
-    evidence["outlier_rate_change"] = float(outlier_change) if np.isfinite(outlier_change) else None
+    evidence.outlier_rate_change = float(outlier_change) if np.isfinite(outlier_change) else None
 
     reasons, culprits, ratios = [], [], [0.0]
     flagged = sources[sources["flagged"]]
@@ -794,7 +799,7 @@ def definition_view(result, *, rows: int = 40) -> pd.DataFrame:
         return pd.DataFrame()
     t = t[t["p_value"].notna()].assign(size=lambda d: d["gap"].abs())
     t = t.sort_values(["moved", "size"], ascending=[False, False]).head(rows)
-    placed = result.finding.evidence["definition"]["placed_by"]
+    placed = CONTRACT.evidence_of(result.finding).definition["placed_by"]
     return pd.DataFrame({
         "labels of": np.where(t["comparison"] == "production vs reference", "production",
                               t["comparison"].str.split(" source").str[0] + " source " + t["source"].astype(str)),
@@ -836,6 +841,36 @@ def _culprit(text: str) -> Culprit:
     return Culprit("label_source", value=text)
 
 
+class LabelsEvidence(Evidence):
+    """The label-quality finding's evidence."""
+
+    labelled_production_rows: int | None = None
+    # classification
+    probabilities: str | None = None  # where the probabilities judging the labels come from (None: no model, no score)
+    new_label_classes: list[str] | None = None  # classes production labels use that reference never did
+    new_sources: list[str] | None = None  # label sources new in production
+    reference_issue_rate: float | None = None  # share of labels flagged as likely wrong (confident learning)
+    reference_issue_ci: list[float | None] | None = None
+    reference_expected_issue_rate: float | None = None  # what the model's own uncertainty accounts for
+    production_issue_rate: float | None = None
+    production_issue_ci: list[float | None] | None = None
+    production_expected_issue_rate: float | None = None
+    excess_issue_change: dict[str, float | None] | None = None  # difference, se, p_value
+    temperature: float | None = None
+    confident_thresholds: dict[str, float | None] | None = None  # class → threshold
+    production_prior_weights: dict[str, float | None] | None = None  # class → weight
+    definition: dict[str, Any] | None = None  # same score (or inputs), same label rate? placed_by, tests, moved …
+    class_shares: dict[str, Any] | None = None  # the prior-shift reading: did shares move at the same inputs?
+    # regression: residual outliers
+    residual_centre: float | None = None
+    residual_scale: float | None = None
+    outlier_z: float | None = None
+    reference_outlier_rate: float | None = None
+    production_outlier_rate: float | None = None
+    outlier_rate_change: float | None = None
+    sources: list[dict[str, Any]] | None = None  # per label source and period
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     culprits = finding.get("culprits", [])
     return [{"check": CHECK, "action": "Audit the labels before trusting the production metric",
@@ -847,7 +882,7 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 CONTRACT = register(CheckContract(
     id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
     title="Label quality", question="Are labels as clean and as defined as offline?", stage="cause",
-    module=__name__, culprit=_culprit, actions=_actions,
+    module=__name__, culprit=_culprit, actions=_actions, evidence=LabelsEvidence,
     explains=(WhenSymptomSays("prior_shift", flag="follows_from_labels",
                               reason="class shares moved at the same inputs and scores: the labels changed, "
                                      "not the traffic"),),

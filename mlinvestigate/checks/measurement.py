@@ -531,12 +531,14 @@ def _facts(finding: dict, ctx: Context) -> dict:
     return {"fair_production": float(v)}
 
 
+BIASED_LABELS = "their verdicts rest on labelled production rows, which are a biased sample"
+
 CONTRACT = register(CheckContract(
     id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
     title="Measurement", question="Is the gap real?", stage="triage", module=__name__,
-    explains=(WhenEvidence(("segments", "labels", "prior_shift", "leakage"), flag="labels_biased",
-                           unless="estimated",
-                           reason="their verdicts rest on labelled production rows, which are a biased sample"),),
+    explains=(WhenEvidence(("segments", "labels", "leakage"), flag="labels_biased", reason=BIASED_LABELS),
+              # a class balance estimated from the model's outputs, not the labels, is not biased by them
+              WhenEvidence(("prior_shift",), flag="labels_biased", unless="estimated", reason=BIASED_LABELS)),
     actions=_actions, alerts=_alerts, facts=_facts, evidence=MeasurementEvidence, monitor=MONITOR,
     about_the_gap="The measurement check found the comparison fair: same metric, representative labels.",
     checklist=(("measurement", "Offline and production metrics compare like with like"),),

@@ -11,6 +11,8 @@ threshold and which threshold would be best now.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -20,6 +22,7 @@ from ..contract import (
     CheckContract,
     Context,
     Culprit,
+    Evidence,
     Threshold,
     WhenSymptomBlamesOnly,
     register,
@@ -107,10 +110,11 @@ def _classification(incident, cost_ratio: float) -> Result:
                          "class balance; it is estimated over all production rows instead "
                          f"({_METHOD_NAMES[trusted.method]}).")
     else:
-        evidence = {"reference_class_rates": dict(zip(map(str, classes), ref_shares, strict=True)),
-                    "estimated": True, "labelled_rows": n_lab, "reason": why}
+        evidence = PriorShiftEvidence(reference_class_rates=dict(zip(map(str, classes), ref_shares, strict=True)),
+                                      estimated=True, labelled_rows=n_lab, reason=why)
         if binary:
-            evidence.update(reference_positive_rate=float(ref_shares[pos]), production_positive_rate=None)
+            evidence.reference_positive_rate = float(ref_shares[pos])
+            evidence.production_positive_rate = None
         return Result(Finding(CHECK, "inconclusive", "info",
                               "The production class balance cannot be measured or estimated: "
                               f"{why}. Provide production labels for a representative sample of rows.",
@@ -129,11 +133,11 @@ def _classification(incident, cost_ratio: float) -> Result:
     fit = _label_shift_fit(incident, estimates, trusted, ref_y, pos, seed)
     evidence = _evidence(incident, classes, ref_shares, prod_shares, prod_lo, prod_hi, estimated, source,
                          n_lab, obs_counts, representative, estimates, trusted, why, binary, pos)
-    evidence["label_shift_fit"] = fit
-    evidence["significant_move"] = bool(change["significant"].any())
-    evidence["impact"] = {key: v for key, v in impact.items() if key != "precision_by_class"}
+    evidence.label_shift_fit = fit
+    evidence.significant_move = bool(change["significant"].any())
+    evidence.impact = {key: v for key, v in impact.items() if key != "precision_by_class"}
     if "precision_class" in impact:
-        evidence["impact"]["precision_class"] = str(classes[impact["precision_class"]])
+        evidence.impact["precision_class"] = str(classes[impact["precision_class"]])
     tables = {"class_balance": change,
               "estimates": _estimates_table(classes, ref_shares, obs_counts, n_lab, estimates, source),
               "representativeness": representative["table"]}
@@ -146,9 +150,10 @@ def _classification(incident, cost_ratio: float) -> Result:
         if consequences:
             tables.update(consequences.pop("tables"))
             data.update(consequences.pop("data"))
-            evidence.update(consequences)
+            for key, value in consequences.items():
+                setattr(evidence, key, value)
     else:
-        evidence["expected_accuracy"] = _multiclass_accuracy(ref_y, ref_pred, k, ref_shares, prod_shares)
+        evidence.expected_accuracy = _multiclass_accuracy(ref_y, ref_pred, k, ref_shares, prod_shares)
 
     if len(prod) > _sample_size(incident) or len(ref) > _sample_size(incident):
         notes.append(f"The score-mixture check, the re-weighted probabilities and the threshold explorer use "
@@ -160,8 +165,8 @@ def _classification(incident, cost_ratio: float) -> Result:
                      "them (drifting inputs, a different model), so estimates from the outputs are unreliable.")
     reading = (_reading(incident, confusion, ref_shares, prod_shares, change, trusted, pos, n_ref)
                if not estimated and not fit.get("violated") and trusted is not None and len(moved) else None)
-    evidence["label_free_reading"] = reading
-    evidence["follows_from_labels"] = bool(reading is not None and reading["reading"] == "labels")
+    evidence.label_free_reading = reading
+    evidence.follows_from_labels = bool(reading is not None and reading["reading"] == "labels")
     rates = _describe_rates(classes, ref_shares, prod_shares, binary, pos, estimated, source)
     effect = _impact_text(impact, classes, pos)
     if not change["significant"].any():
@@ -205,9 +210,9 @@ def _classification(incident, cost_ratio: float) -> Result:
         if reading is not None and reading["reading"] == "both":
             summary += (f" The model's outputs on all production rows move the same way "
                         f"({_METHOD_NAMES[trusted.method]}), so the traffic itself changed.")
-        if binary and evidence.get("recommended_threshold") is not None:
+        if binary and evidence.recommended_threshold is not None:
             summary += (f" At this balance the best threshold for the cost ratio {cost_ratio:g} is "
-                        f"{evidence['recommended_threshold']:.3g} (now {evidence['current_threshold']:.3g}).")
+                        f"{evidence.recommended_threshold:.3g} (now {evidence.current_threshold:.3g}).")
         finding = Finding(CHECK, "detected", "critical" if critical else "warning", summary, culprits, evidence,
                           strength=float(min(1.0, 0.3 + max(strongest / 0.2, accuracy_effect / 0.1))))
     return Result(finding, tables=tables, data=data)
@@ -453,38 +458,42 @@ def _estimates_table(classes, ref_shares, obs_counts, n_lab, estimates, source) 
 
 
 def _evidence(incident, classes, ref_shares, prod_shares, lo, hi, estimated, source, n_lab, obs_counts,
-              representative, estimates, trusted, why, binary, pos) -> dict:
+              representative, estimates, trusted, why, binary, pos) -> PriorShiftEvidence:
     names = [str(c) for c in classes]
-    ev: dict = {}
     if binary:
-        ev.update(reference_positive_rate=float(ref_shares[pos]),
-                  production_positive_rate=float(prod_shares[pos]),
-                  production_ci=[float(lo[pos]), float(hi[pos])],
-                  positive_label=incident.positive_label)
+        ev = PriorShiftEvidence(reference_positive_rate=float(ref_shares[pos]),
+                                production_positive_rate=float(prod_shares[pos]),
+                                production_ci=[float(lo[pos]), float(hi[pos])],
+                                positive_label=incident.positive_label)
     else:
-        ev.update(reference_class_rates=dict(zip(names, map(float, ref_shares), strict=True)),
-                  production_class_rates=dict(zip(names, map(float, prod_shares), strict=True)),
-                  production_ci={n: [float(a), float(b)] for n, a, b in zip(names, lo, hi, strict=True)})
-    ev.update(estimated=bool(estimated), production_source=source, labelled_rows=n_lab,
-              production_rows=len(incident.production),
-              labelled_representative=bool(representative["representative"]) if n_lab else None,
-              trusted_estimate=trusted.method if trusted is not None else None, trust_reason=why)
+        ev = PriorShiftEvidence(reference_class_rates=dict(zip(names, map(float, ref_shares), strict=True)),
+                                production_class_rates=dict(zip(names, map(float, prod_shares), strict=True)),
+                                production_ci={n: [float(a), float(b)] for n, a, b in zip(names, lo, hi, strict=True)})
+    ev.estimated = bool(estimated)
+    ev.production_source = source
+    ev.labelled_rows = n_lab
+    ev.production_rows = len(incident.production)
+    ev.labelled_representative = bool(representative["representative"]) if n_lab else None
+    ev.trusted_estimate = trusted.method if trusted is not None else None
+    ev.trust_reason = why
     if n_lab:
         observed = obs_counts / n_lab
-        ev["observed_positive_rate" if binary else "observed_class_rates"] = (
-            float(observed[pos]) if binary else dict(zip(names, map(float, observed), strict=True)))
+        if binary:
+            ev.observed_positive_rate = float(observed[pos])
+        else:
+            ev.observed_class_rates = dict(zip(names, map(float, observed), strict=True))
     for key in ("em", "bbse"):
         est = estimates.get(key)
         if est is None:
             continue
-        ev[key] = {"usable": est.usable, "message": est.message,
-                   **{d: v for d, v in est.diagnostics.items()}}
+        reading = {"usable": est.usable, "message": est.message, **{d: v for d, v in est.diagnostics.items()}}
         if est.usable:
             if binary:
-                ev[key].update(positive_rate=float(est.prior[pos]),
+                reading.update(positive_rate=float(est.prior[pos]),
                                ci=[float(est.ci_low[pos]), float(est.ci_high[pos])])
             else:
-                ev[key]["class_rates"] = dict(zip(names, map(float, est.prior), strict=True))
+                reading["class_rates"] = dict(zip(names, map(float, est.prior), strict=True))
+        setattr(ev, key, reading)
     return ev
 
 
@@ -614,10 +623,11 @@ def _regression(incident) -> Result:
     ks_limit = incident.threshold(CHECK, "ks_statistic")
     alpha = incident.threshold("general", "alpha")
     detected = (psi_value > psi_limit or ks_stat >= ks_limit) and ks_p < alpha
-    evidence = {"psi": psi_value, "ks_statistic": ks_stat, "ks_p_value": ks_p,
-                "reference_mean": float(ref_t.mean()), "production_mean": float(prod_t.mean()),
-                "reference_median": float(np.median(ref_t)), "production_median": float(np.median(prod_t)),
-                "estimated": False, "labelled_rows": len(prod_t)}
+    evidence = PriorShiftEvidence(psi=psi_value, ks_statistic=ks_stat, ks_p_value=ks_p,
+                                  reference_mean=float(ref_t.mean()), production_mean=float(prod_t.mean()),
+                                  reference_median=float(np.median(ref_t)),
+                                  production_median=float(np.median(prod_t)),
+                                  estimated=False, labelled_rows=len(prod_t))
     seed = int(incident.threshold("general", "seed"))
     data = {"reference": sample_rows(pd.DataFrame({"t": ref_t}), _sample_size(incident), seed=seed)["t"].to_numpy(),
             "production": sample_rows(pd.DataFrame({"t": prod_t}), _sample_size(incident), seed=seed)["t"].to_numpy()}
@@ -701,12 +711,59 @@ def _culprit(text: str) -> Culprit:
     return Culprit("class", column=column, value=value) if sep else Culprit("class", value=text)
 
 
+class PriorShiftEvidence(Evidence):
+    """The prior-shift finding's evidence. DESIGN.md fixes ``reference_positive_rate``,
+    ``production_positive_rate`` and ``estimated`` (binary) and ``reference_class_rates`` /
+    ``production_class_rates`` (multiclass); regression compares the target distribution."""
+
+    # classification: the class balance on each side
+    reference_positive_rate: float | None = None  # binary
+    production_positive_rate: float | None = None  # binary; None when it could not be measured or estimated
+    production_ci: list[float | None] | dict[str, list[float | None]] | None = None  # binary: [low, high]; multiclass: by class
+    positive_label: bool | int | float | str | None = None
+    reference_class_rates: dict[str, float | None] | None = None  # class → share
+    production_class_rates: dict[str, float | None] | None = None  # multiclass
+    estimated: bool | None = None  # production shares estimated from the model's outputs, not observed labels
+    production_source: str | None = None  # observed, em, bbse or predicted
+    labelled_rows: int | None = None
+    production_rows: int | None = None
+    labelled_representative: bool | None = None  # the labelled rows' predictions look like all rows'
+    trusted_estimate: str | None = None  # the label-free estimate trusted (em, bbse, predicted)
+    trust_reason: str | None = None
+    reason: str | None = None  # inconclusive: why the balance could be neither measured nor estimated
+    observed_positive_rate: float | None = None  # binary, on the labelled rows
+    observed_class_rates: dict[str, float | None] | None = None  # multiclass, on the labelled rows
+    em: dict[str, Any] | None = None  # the EM (Saerens) estimate and its diagnostics
+    bbse: dict[str, Any] | None = None  # the black-box shift estimate and its diagnostics
+    label_shift_fit: dict[str, Any] | None = None  # are production outputs a re-weighted mix of the reference classes'?
+    significant_move: bool | None = None
+    impact: dict[str, Any] | None = None  # expected effect of the new balance at the current decisions
+    # binary with a score: metrics at the current threshold and the best ones under the new balance
+    current_threshold: float | None = None
+    threshold_agreement: float | None = None
+    expected_at_current: dict[str, dict[str, float | None]] | None = None
+    recommended_threshold_accuracy: float | None = None
+    recommended_threshold_cost: float | None = None
+    recommended_threshold: float | None = None  # the lowest-cost threshold, proposed as an action
+    cost_ratio: float | None = None
+    expected_accuracy: dict[str, float | None] | None = None  # multiclass: reference and production prior
+    label_free_reading: dict[str, Any] | None = None  # what the label-free estimate says of moved labels
+    follows_from_labels: bool | None = None  # the labels moved at the same inputs: a label change, not a prior shift
+    # regression: the target distribution
+    psi: float | None = None
+    ks_statistic: float | None = None
+    ks_p_value: float | None = None
+    reference_mean: float | None = None
+    production_mean: float | None = None
+    reference_median: float | None = None
+    production_median: float | None = None
+    prediction_psi: float | None = None  # skipped (too few targets): the predictions' PSI, as a hint
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
-    ev = finding.get("evidence", {})
-    rec = ev.get("recommended_threshold")
-    for key in ("recommended_threshold_cost", "recommended_threshold_accuracy"):
-        if not isinstance(rec, (int, float)):
-            rec = ev.get(key)
+    ev = CONTRACT.evidence_of(finding)
+    rec = next((r for r in (ev.recommended_threshold, ev.recommended_threshold_cost,
+                            ev.recommended_threshold_accuracy) if isinstance(r, (int, float))), None)
     if isinstance(rec, (int, float)):
         return [{"check": CHECK, "action": "Adjust the decision threshold", "threshold": float(rec),
                  "detail": f"move the threshold to {rec:.2f} for the new class balance "
@@ -726,12 +783,12 @@ def _alerts(finding: dict, ctx: Context) -> list[dict]:
 
 
 def _facts(finding: dict, ctx: Context) -> dict:
-    ev, incident = finding.get("evidence", {}), ctx.incident
-    if ev.get("production_class_rates"):
-        return {"production_class_rates": ev["production_class_rates"]}
-    if ev.get("production_positive_rate") is not None and incident.kind == "binary":
+    ev, incident = CONTRACT.evidence_of(finding), ctx.incident
+    if ev.production_class_rates:
+        return {"production_class_rates": ev.production_class_rates}
+    if ev.production_positive_rate is not None and incident.kind == "binary":
         negative = next(c for c in incident.classes if c != incident.positive_label)
-        rate = ev["production_positive_rate"]
+        rate = ev.production_positive_rate
         return {"production_class_rates": {str(incident.positive_label): rate, str(negative): 1 - rate}}
     return {}
 
@@ -744,6 +801,6 @@ CONTRACT = register(CheckContract(
                           reason="a class-balance change moves the features that separate the classes"),
               WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=60,
                                     reason="a new class balance changes how often a score is right")),
-    actions=_actions, alerts=_alerts, facts=_facts,
+    actions=_actions, alerts=_alerts, facts=_facts, evidence=PriorShiftEvidence,
     checklist=(("model", "The class balance (target distribution) is unchanged"),),
     cost=1.0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..contract import contract
 from . import NEUTRAL, PRODUCTION, REFERENCE, figure
 
 _SIDE_COLOUR = {"reference": REFERENCE, "production": PRODUCTION}
@@ -130,7 +131,7 @@ def labels_given_placed(result):
         shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
         ax.imshow(shares * 100, cmap=cmap, vmin=0, vmax=100, aspect="auto")
         figure(f"{key.capitalize()}: labels given (% of row)", xlabel="label given",
-               ylabel=f"placed in ({result.finding.evidence['definition']['placed_by']})", ax=ax)
+               ylabel=f"placed in ({contract('labels').evidence_of(result.finding).definition['placed_by']})", ax=ax)
         ax.grid(False)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
         ax.set_yticks(range(len(groups)), [f"{g} ({int(n):,})" for g, n in zip(groups, counts.sum(axis=1), strict=True)])
@@ -144,7 +145,7 @@ def labels_given_placed(result):
 def residuals(result):
     """Regression: residuals in robust standard deviations of reference, per period."""
     ref, prod = result.data["reference_z"], result.data["production_z"]
-    limit = result.finding.evidence["outlier_z"]
+    limit = contract("labels").evidence_of(result.finding).outlier_z
     fig, ax = figure("Residuals (target − prediction) in robust standard deviations of reference",
                      xlabel="robust z of the residual (clipped to ±12)", ylabel="share of rows (%)")
     bins = np.linspace(-12, 12, 61)
