@@ -36,13 +36,14 @@ from ..contract import (
 )
 from ..findings import Finding, Result, skipped
 from ..stats import labels as sl
-from ..stats.encoding import MAX_CATEGORIES
+from ..stats.encoding import encode
 from ..stats.intervals import fdr, wilson
 from ..stats.proportions import proportion_difference
 from ..stats.triage_values import class_codes
 
 CHECK = "labels"
-MAX_FIT_ROWS = 50_000      # reference rows the kit's cross-validated model is fitted on
+MAX_FIT_ROWS = 20_000      # reference rows the kit's cross-validated model is fitted on (seeded sample)
+MAX_JUDGED_ROWS = 50_000   # labelled production rows whose labels the model judges (seeded sample)
 MIN_ROWS = 30              # smallest group (side, source, bin) a comparison is made for
 REVIEW_ROWS = 50           # likely mislabelled rows listed per period
 SCORE_BINS = 10
@@ -129,7 +130,8 @@ def _classification(incident) -> Result:
 
     # Probabilities: the kit's cross-validated model, else the logged score.
     ref_idx = _sample_positions(ref_lab, MAX_FIT_ROWS, seed)
-    prod_idx = _sample_positions(prod_lab, int(incident.threshold("general", "sample_rows")), seed)
+    judged = min(MAX_JUDGED_ROWS, int(incident.threshold("general", "sample_rows")))
+    prod_idx = _sample_positions(prod_lab, judged, seed)
     if len(ref_idx) < ref_lab.sum():
         notes.append(f"Label issues are computed on a seeded sample of {len(ref_idx):,} of "
                      f"{int(ref_lab.sum()):,} labelled reference rows.")
@@ -223,26 +225,10 @@ def _class_shares_vs_inputs(incident) -> dict:
 
 
 def _feature_matrix(incident, frames: list[pd.DataFrame]) -> tuple[list[np.ndarray], list[bool]]:
-    """Numeric matrices of the incident's features (categories as codes), and which are categorical."""
-    columns: list[list[np.ndarray]] = [[] for _ in frames]
-    categorical: list[bool] = []
-    for f in incident.features:
-        kind = incident.feature_types[f]
-        is_cat = False
-        for out, df in zip(columns, frames, strict=True):
-            s = df[f]
-            if kind == "datetime":
-                values = ((s - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)).to_numpy(float, na_value=np.nan)
-            elif kind == "numeric":
-                values = pd.to_numeric(s, errors="coerce").to_numpy(float, na_value=np.nan)
-            else:
-                cat = s if isinstance(s.dtype, pd.CategoricalDtype) else s.astype(object).astype("category")
-                codes = cat.cat.codes.to_numpy(float)
-                values = np.where(codes < 0, np.nan, codes)
-                is_cat = len(cat.cat.categories) <= MAX_CATEGORIES and kind == "categorical"
-            out.append(values)
-        categorical.append(is_cat)
-    return [np.column_stack(c) if c else np.empty((len(df), 0)) for c, df in zip(columns, frames, strict=True)], categorical
+    """The frames as the shared model encoding (:func:`~mlinvestigate.stats.encoding.encode`), and
+    which columns are categorical."""
+    matrices, mask = encode(frames, {f: incident.feature_types[f] for f in incident.features})
+    return matrices, mask.tolist()
 
 
 def _probabilities(incident, ref_idx, prod_idx, ref_y, k, seed) -> dict | None:

@@ -34,6 +34,7 @@ from ..contract import (
 from ..data import sample_rows
 from ..findings import Finding, Result
 from ..metrics import headline, headline_name, metric_table, row_outcome
+from ..stats.encoding import encode
 from ..stats.intervals import bootstrap_ci, wilson
 from ..stats.proportions import difference_ci
 from ..stats.segments import grouped_bootstrap_mean
@@ -41,7 +42,6 @@ from ..stats.triage_labels import (
     calibration,
     column_differences,
     effective_size,
-    encode,
     expected_correct,
     labelling_classifier,
     weighted_mean,
@@ -143,7 +143,7 @@ def labelling_bias(incident, outcome: np.ndarray) -> tuple[dict, pd.DataFrame]:
     seed = int(incident.threshold("general", "seed"))
     n_fit = int(min(incident.threshold("general", "sample_rows"), FIT_ROWS))
     sample = sample_rows(prod.assign(_outcome=outcome, _labelled=lab), n_fit, seed=seed)
-    X, categorical = encode(sample, types)
+    (X,), categorical = encode([sample], types)
     y = sample["_labelled"].to_numpy(bool)
     fit = labelling_classifier(X, y, categorical, seed=seed)
     info = {"auc": fit["auc"], "auc_ci": list(fit["auc_ci"]), "rows_fitted": int(len(sample)),

@@ -55,7 +55,30 @@ def category_codes(s: pd.Series, kept: list[str]) -> np.ndarray:
     return out
 
 
-def kept_categories(ref: pd.Series, prod: pd.Series) -> list[str]:
-    """The most frequent categories of both sides (as text), at most :data:`MAX_CATEGORIES`."""
-    counts = pd.concat([ref.astype("string"), prod.astype("string")], ignore_index=True).value_counts()
+def kept_categories(*sides: pd.Series) -> list[str]:
+    """The most frequent categories of every side together (as text), at most :data:`MAX_CATEGORIES`."""
+    counts = pd.concat([s.astype("string") for s in sides], ignore_index=True).value_counts()
     return [str(c) for c in counts.index[:MAX_CATEGORIES]]
+
+
+def encoding_for(frames: list[pd.DataFrame], types: dict[str, str]) -> Encoding:
+    """The encoding of the features in ``types`` (name → numeric, datetime, boolean or categorical)
+    that every model-based statistic uses: categorical features keep their most frequent categories
+    over all ``frames`` together, so a code means the same category in each of them.
+
+    Examples
+    --------
+    >>> ref = pd.DataFrame({"x": [1.0, None], "c": ["a", "b"]})
+    >>> prod = pd.DataFrame({"x": [3.0, 4.0], "c": ["b", None]})
+    >>> enc = encoding_for([ref, prod], {"x": "numeric", "c": "categorical"})
+    >>> enc.matrix(prod).tolist(), enc.categorical_mask.tolist()
+    ([[3.0, 0.0], [4.0, nan]], [False, True])
+    """
+    cats = {f: kept_categories(*(df[f] for df in frames)) for f, t in types.items() if t == "categorical"}
+    return Encoding(list(types), cats)
+
+
+def encode(frames: list[pd.DataFrame], types: dict[str, str]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each frame as the shared numeric matrix (:func:`encoding_for`), and the categorical mask."""
+    enc = encoding_for(frames, types)
+    return [enc.matrix(df) for df in frames], enc.categorical_mask

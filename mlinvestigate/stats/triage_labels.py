@@ -18,34 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .encoding import MAX_CATEGORIES
 from .intervals import auc_interval
-
-
-def encode(df: pd.DataFrame, types: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
-    """Columns as a float matrix for a tree model: numbers as they are, datetimes as seconds,
-    booleans as 0/1, categories as codes (NaN where missing). Returns the matrix and a mask of the
-    columns to treat as categorical."""
-    cols, categorical = [], []
-    for name, kind in types.items():
-        s = df[name]
-        if kind in ("categorical", "boolean") or not (pd.api.types.is_numeric_dtype(s)
-                                                       or pd.api.types.is_datetime64_any_dtype(s)):
-            codes = (s.cat.codes.to_numpy() if isinstance(s.dtype, pd.CategoricalDtype)
-                     else pd.factorize(s.astype(object), use_na_sentinel=True)[0])
-            col = codes.astype(float)
-            col[codes < 0] = np.nan
-            categorical.append(codes.max(initial=-1) < MAX_CATEGORIES)
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            col = s.astype("datetime64[ns]").to_numpy().astype("int64").astype(float) / 1e9
-            col[s.isna().to_numpy()] = np.nan
-            categorical.append(False)
-        else:
-            col = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            categorical.append(False)
-        cols.append(col)
-    X = np.column_stack(cols) if cols else np.empty((len(df), 0))
-    return X, np.asarray(categorical, dtype=bool)
 
 
 def labelling_classifier(X: np.ndarray, labelled: np.ndarray, categorical: np.ndarray, *,
