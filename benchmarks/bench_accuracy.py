@@ -186,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(names, sizes, args.seed)
     command = "python benchmarks/bench_accuracy.py" + (f" --rows {args.rows}" if args.rows != 6000 else "") + (
         f" --tiny {args.tiny}" if args.tiny != 300 else "")
-    Path(args.out).write_text(markdown(rows, seed=args.seed, command=command), encoding="utf-8")
+    out = Path(args.out)
+    kept = ""  # the monitoring section bench_monitor.py writes between its markers stays
+    if out.exists() and "<!-- monitoring: begin" in (text := out.read_text(encoding="utf-8")):
+        kept = "\n" + text[text.index("<!-- monitoring: begin"):]
+    out.write_text(markdown(rows, seed=args.seed, command=command) + kept, encoding="utf-8")
     print(f"wrote {args.out}: {sum(r['right'] for r in rows)} of {len(rows)} right", file=sys.stderr)
     return 0
 

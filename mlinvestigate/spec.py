@@ -114,6 +114,7 @@ class Monitoring(_Strict):
     # multiclass: class -> column holding the model's probability of it (the estimate and confidence use them)
     class_scores: dict[Label, str] = Field(default_factory=dict)
     domain_rows: int = Field(default=1000, ge=0)            # rows a side per window for the domain classifier (0: off)
+    window_sample_rows: int = Field(default=20_000, ge=1_000)  # engine: rows of a window read into memory
     baseline_windows: int = Field(default=7, ge=1)          # trailing windows behind the volume and metric medians
     windows: int = Field(default=3, ge=1)                   # persistence of every rule: `firing` of the last
     firing: int = Field(default=2, ge=1)                    # `windows` windows (a rule may override both)

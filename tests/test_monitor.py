@@ -387,6 +387,45 @@ def test_regression_without_labels_is_not_judged_and_says_so(made, tmp_path):
     assert "not judged" in pages.headline_html(state)
 
 
+# --- DuckDB reads the log: aggregates per window in the engine ---------------------------------------
+def test_duckdb_windows_give_the_pandas_alerts(made, monitored, tmp_path):
+    """The same scenario read by DuckDB (counts, missing values, bins and categories per window in
+    SQL, the rest on each window's sample, here the whole window) raises the pandas engine's alerts
+    with the same numbers."""
+    spec = _copy(made("drift"), tmp_path)
+    data = yaml.safe_load(spec.read_text())
+    data["engine"] = "duckdb"
+    spec.write_text(yaml.safe_dump(data))
+    duck = monitoring.monitor(spec, out=tmp_path / "out", page=False)
+    pandas_run = monitored("drift")
+    assert [(a["id"], a["severity"], a["windows"]) for a in duck.alerts] == \
+        [(a["id"], a["severity"], a["windows"]) for a in pandas_run.alerts]
+    a, b = monitoring.load(duck.folder), monitoring.load(pandas_run.folder)
+    assert a.info["engine"]["name"] == "duckdb" and b.info["engine"]["name"] == "pandas"
+    for col in ("rows", "labelled_rows", "failed_rate", "version_other_share", "latency_p95", "metric",
+                "estimate", "domain_auc", "missing_max"):
+        assert np.allclose(a.windows[col], b.windows[col], equal_nan=True), col
+    fa, fb = (s.features.sort_values(["window_start", "feature"], ignore_index=True) for s in (a, b))
+    for col in ("psi", "psi_excess", "missing_rate"):
+        assert np.allclose(fa[col], fb[col], equal_nan=True), col
+
+    # the log is never read whole: the incident holds a 1,000-row sample, the windows count every row
+    data["sample_rows"] = 1000
+    spec.write_text(yaml.safe_dump(data))
+    from mlinvestigate.monitoring.sql import EngineWindows
+
+    incident = load_incident(spec)
+    source = EngineWindows(incident, win.parse_window("1d"))
+    try:
+        assert len(incident.production) == 1000
+        assert sum(int(source.counts[w]["n_rows"]) for _, w, _ in source.starts) == ROWS
+        start, w, _ = source.starts[5]
+        rows = source.rows(w, limit=50)
+        assert len(rows) == 50 and (win.Window.start_of(win.parse_window("1d"), rows["event_time"]) == start).all()
+    finally:
+        source.close()
+
+
 @pytest.mark.e2e
 def test_investigate_links_the_report_of_the_alerting_window(made, tmp_path):
     result = monitoring.monitor(made("drift"), out=tmp_path, page=False, investigate=True,

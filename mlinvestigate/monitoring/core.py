@@ -84,25 +84,84 @@ def monitor(spec: str | Path, *, out: str | Path = "monitoring", window: str | N
     incident = load_incident(spec_obj, trust_model=trust_model)
     win.check_columns(incident)
     triggers.trained_at(incident)  # a bad date fails before any work
-    pieces = win.split(incident, w, since=start_from)
     base = win.prepare_baseline(incident)
     measures = sorted(rid for rid, (_, rule) in monitor_rules().items() if rule.measure is not None)
-    context = store.context_digest(incident, {"window": w.text, "measured_rules": measures})
+    context = store.context_digest(incident, {"window": w.text, "measured_rules": measures,
+                                              "engine": incident.engine})
+    source = _windows_of(incident, w, start_from)
+    try:
+        return _monitor(incident, spec_path, spec_obj, out, w, base, context, source, investigate=investigate,
+                        investigate_checks=investigate_checks, trust_model=trust_model, page=page,
+                        progress=progress)
+    finally:
+        source.close()
 
+
+class _FrameWindows:
+    """Windows of a production log held in pandas (:func:`windows.split`)."""
+
+    def __init__(self, incident, w, since):
+        self.incident = incident
+        self.pieces = {win.window_key(start): (start, rows, partial)
+                       for start, rows, partial in win.split(incident, w, since=since)}
+        self.starts = [(start, key, partial) for key, (start, _, partial) in self.pieces.items()]
+
+    def fingerprints(self, key, context):
+        return store.fingerprints(self.incident, self.pieces[key][1], context)
+
+    def stats(self, base, key):
+        return win.window_stats(self.incident, base, self.pieces[key][1])
+
+    def rows(self, key):
+        return self.pieces[key][1]
+
+    def close(self):
+        pass
+
+
+class _EngineWindows:
+    """Windows aggregated by DuckDB (:class:`sql.EngineWindows`), keyed like the pandas ones."""
+
+    def __init__(self, incident, w, since):
+        from .sql import EngineWindows
+
+        self.source = EngineWindows(incident, w, since=since)
+        self.buckets = {win.window_key(start): b for start, b, _ in self.source.starts}
+        self.starts = [(start, win.window_key(start), partial) for start, _, partial in self.source.starts]
+
+    def fingerprints(self, key, context):
+        return self.source.fingerprints(self.buckets[key], context)
+
+    def stats(self, base, key):
+        record, feats, _ = self.source.stats(base, self.buckets[key])
+        return record, feats
+
+    def rows(self, key):
+        return self.source.rows(self.buckets[key])
+
+    def close(self):
+        self.source.close()
+
+
+def _windows_of(incident, w, since):
+    return _FrameWindows(incident, w, since) if incident.engine == "pandas" else _EngineWindows(incident, w, since)
+
+
+def _monitor(incident, spec_path, spec_obj, out, w, base, context, source, *, investigate, investigate_checks,
+             trust_model, page, progress) -> MonitorResult:
     folder = out / spec_obj.name
     with store.locked(folder):
         result = MonitorResult(folder=folder)
         history = store.History(folder / "history" / w.text)
         previous = history.fingerprints()
-        for start, rows, partial in pieces:
-            key = win.window_key(start)
-            prints = {**store.fingerprints(incident, rows, context), "partial": str(partial)}
+        for start, key, partial in source.starts:
+            prints = {**source.fingerprints(key, context), "partial": str(partial)}
             old = previous.get(key)
             if old is not None and all(old.get(k) == v for k, v in prints.items() if k != "partial") \
                     and _stored_partial(history, key) == partial:
                 result.unchanged += 1
                 continue
-            record, feats = win.window_stats(incident, base, rows)
+            record, feats = source.stats(base, key)
             history.write(key, start, start + w.length, partial, record, feats,
                           {k: v for k, v in prints.items() if k != "partial"})
             label = win.label(start, w)
@@ -127,7 +186,7 @@ def monitor(spec: str | Path, *, out: str | Path = "monitoring", window: str | N
         result.new = [a["id"] for a in found if a["new"]]
         result.triggers = triggers.evaluate(incident, windows, found, higher_is_better=base.higher_is_better)
         if investigate:
-            _investigate(incident, pieces, w, found, folder, checks=investigate_checks,
+            _investigate(incident, source, w, found, folder, checks=investigate_checks,
                          trust_model=trust_model, progress=progress)
 
         created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
@@ -147,6 +206,7 @@ def monitor(spec: str | Path, *, out: str | Path = "monitoring", window: str | N
                          "latency_p95_ms": settings.latency_p95_ms, "version": settings.expected_version},
             "rules": settings.rules, "min_labels": settings.min_labels, "not_judged": unjudged,
             "domain_rows": spec_obj.monitoring.domain_rows,
+            "engine": {"name": incident.engine, "window_sample_rows": spec_obj.monitoring.window_sample_rows},
             "fired": fired[fired["fired"] > 0].assign(window=lambda d: d["window_start"].map(labels))
             .to_dict(orient="records") if len(fired) else [],
             "triggers": result.triggers}))
@@ -207,20 +267,20 @@ def window_spec(incident, rows: pd.DataFrame, folder: Path, name: str) -> Path:
     return target
 
 
-def _investigate(incident, pieces, w, found: list[dict], folder: Path, *, checks, trust_model, progress) -> None:
+def _investigate(incident, source, w, found: list[dict], folder: Path, *, checks, trust_model, progress) -> None:
     """Investigate the latest firing window of every new alert (one investigation per window)."""
     from ..runner import investigate
 
-    by_label = {win.label(s, w): (s, rows) for s, rows, _ in pieces}
+    by_label = {win.label(s, w): (s, key) for s, key, _ in source.starts}
     done: dict[str, str] = {}
     for a in found:
         label = a["last_window"]
         if not a["new"] or label not in by_label:
             continue
         if label not in done:
-            start, rows = by_label[label]
-            name = f"{incident.spec.name}-{win.window_key(start).lower()}"
-            spec = window_spec(incident, rows, folder / "incidents" / win.window_key(start), name)
+            start, key = by_label[label]
+            name = f"{incident.spec.name}-{key.lower()}"
+            spec = window_spec(incident, source.rows(key), folder / "incidents" / key, name)
             progress(f"investigating window {label}")
             run = investigate(spec, out=folder / "investigations", checks_to_run=checks,
                               trust_model=trust_model, progress=progress)

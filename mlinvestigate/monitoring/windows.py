@@ -97,6 +97,7 @@ class Baseline:
     missing: dict[str, float] = field(default_factory=dict)
     estimator: dict = field(default_factory=dict)
     calibration: object | None = None
+    reference: pd.DataFrame | None = None  # the reference rows in a fixed order (time, then id)
 
 
 def prepare_baseline(incident) -> Baseline:
@@ -106,6 +107,10 @@ def prepare_baseline(incident) -> Baseline:
     base = Baseline(features={f: k for f, k in incident.feature_types.items() if f not in scores},
                     metric=metrics.headline(incident, ref),
                     metric_name=metrics.headline_name(incident), higher_is_better=incident.is_classification)
+    # in time order, then by id: the classifier's seeded draw of reference rows is then the same
+    # whichever order an engine read them in
+    keys = [c for c in (incident.columns.timestamp, incident.columns.id) if c and c in ref.columns]
+    base.reference = ref.sort_values(keys, kind="stable").reset_index(drop=True) if keys else ref
     for f, kind in base.features.items():
         if kind in ("numeric", "datetime"):
             base.sorted_numeric[f] = sd.sorted_finite(sd.numeric_values(ref[f]), split=True)
@@ -223,8 +228,10 @@ def _validate_estimator(incident, ref: pd.DataFrame) -> tuple[dict, object | Non
 
 
 # --- one window -----------------------------------------------------------------------------------
-def window_stats(incident, base: Baseline, rows: pd.DataFrame) -> tuple[dict, dict[str, dict]]:
-    """The four layers of one window of production ``rows`` against the reference."""
+def window_stats(incident, base: Baseline, rows: pd.DataFrame, *,
+                 features: bool = True) -> tuple[dict, dict[str, dict]]:
+    """The four layers of one window of production ``rows`` against the reference (without the
+    per-feature statistics when ``features`` is false: an engine aggregates those)."""
     out: dict = {"rows": float(len(rows))}
     out.update(_infrastructure(incident, rows))
     out.update(_behaviour(incident, base, rows))
@@ -232,6 +239,8 @@ def window_stats(incident, base: Baseline, rows: pd.DataFrame) -> tuple[dict, di
     out.update(_business(incident, rows))
     out.update(domain(incident, base, rows))
     out.update(measured(incident, rows))
+    if not features:
+        return out, {}
     feats = _features(incident, base, rows)
     rates = [v["missing_rate"] for v in feats.values() if math.isfinite(v["missing_rate"])]
     out["missing_max"] = max(rates) if rates else math.nan
@@ -256,7 +265,7 @@ def domain(incident, base: Baseline, rows: pd.DataFrame) -> dict:
         return {}
     names = list(base.features)
     categorical = [f for f in names if base.features[f] == "categorical"]
-    dc = fit_domain_classifier(incident.reference, rows, names, categorical=categorical, max_rows=size,
+    dc = fit_domain_classifier(base.reference, rows, names, categorical=categorical, max_rows=size,
                                seed=int(incident.threshold("general", "seed")), importance=False)
     out = {"domain_rows": float(dc.rows_per_side[0])}
     if math.isfinite(dc.auc):
@@ -391,15 +400,21 @@ def split(incident, window: Window, *, since: pd.Timestamp | None = None) -> lis
         raise DataError(f"production column {ts_col!r} (columns.timestamp) holds no time: nothing to window.")
     starts = window.start_of(ts)
     first, last = ts.min(), ts.max()
+    # rows in time order (then by id): the same order an engine reads them in, so sample-based
+    # statistics (the domain classifier's folds) do not depend on how the log was written
+    keys = [c for c in (ts_col, incident.columns.id) if c and c in prod.columns]
+    order = prod[keys].reset_index(drop=True).sort_values(keys, kind="stable").index.to_numpy()
+    ordered = pd.Series(starts.to_numpy()[order])
     out = []
-    for start, idx in prod.groupby(starts, sort=True).indices.items():
+    for start, idx in ordered.groupby(ordered, sort=True).indices.items():
         start = pd.Timestamp(start)
         if since is not None and start < since:
             continue
         covered = (min(start + window.length, last) - max(start, first)) / window.length
         # a daily log ending at 23:00 is complete enough
         slack = pd.Timedelta(hours=1) / window.length if window.days >= 1 else 0.0
-        out.append((start, prod.iloc[np.sort(idx)], bool(covered + slack < PARTIAL_COVERAGE)))
+        rows = prod.iloc[order[np.sort(idx)]].reset_index(drop=True)
+        out.append((start, rows, bool(covered + slack < PARTIAL_COVERAGE)))
     return out
 
 
