@@ -75,10 +75,10 @@ class Evidence(BaseModel):
     its evidence through it, so a misspelt key fails where it is written::
 
         class DriftEvidence(Evidence):
-            drifted_features: list[str] | None = None
+            features_compared: int | None = None
             domain_classifier: dict[str, Any] | None = None
 
-        evidence = DriftEvidence(drifted_features=["amount"])
+        evidence = DriftEvidence(features_compared=8)
         evidence.domain_classifier = {"auc": 0.81}
         Finding("drift", "detected", "critical", summary, culprits, evidence)
 
@@ -505,19 +505,17 @@ def register(contract: CheckContract) -> CheckContract:
     global _RULES_CHECKED
     if contract.stage not in ("triage", "cause"):
         raise ValueError(f"stage must be 'triage' or 'cause', got {contract.stage!r} for {contract.id!r}")
-    if contract.evidence is not None and not (isinstance(contract.evidence, type)
-                                              and issubclass(contract.evidence, Evidence)):
+    if not (isinstance(contract.evidence, type) and issubclass(contract.evidence, Evidence)):
         raise ValueError(f"the {contract.id} check declares no evidence type: give its contract "
                          "evidence=<a subclass of mlinvestigate.contract.Evidence> with one field per key")
-    bound = getattr(contract.evidence, "check_id", None)
+    bound = contract.evidence.check_id
     if bound not in (None, contract.id) and bound in _REGISTRY:
         raise ValueError(f"the {contract.id} check's evidence type {contract.evidence.__qualname__} is the "
                          f"{bound} check's already; declare one type per check")
     problems = _rule_problems(contract, own_only=True)
     if problems:
         raise ValueError("; ".join(problems))
-    if contract.evidence is not None:
-        contract.evidence.check_id = contract.id
+    contract.evidence.check_id = contract.id
     _REGISTRY[contract.id] = contract
     _RULES_CHECKED = False
     return contract

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from mlinvestigate import scenarios
 from mlinvestigate.checks import PLUGINS_ENV
-from mlinvestigate.contract import CheckContract, Culprit, register, unregister
+from mlinvestigate.contract import CheckContract, Culprit, Evidence, register, unregister
 from mlinvestigate.findings import Finding, Result
 
 CHECK = "toy"
@@ -27,12 +27,18 @@ NOTEBOOK = Path(tempfile.gettempdir()) / "mlinvestigate-toy-check.ipynb"
 MODULE = "tests.test_contract_extension"  # how the run's kernels import this file (the checkout on PYTHONPATH)
 
 
+class ToyEvidence(Evidence):
+    """The toy finding's evidence."""
+
+    rows: int | None = None  # production rows the toy looked at
+
+
 def run(incident) -> Result:
     """Always blames the first feature, so the test knows what to look for."""
     feature = incident.features[0]
     return Result(Finding(CHECK, "detected", "critical",
                           f"The toy check blames {feature} on {len(incident.production)} production rows.",
-                          [feature], {"rows": int(len(incident.production))}, strength=1.0))
+                          [feature], ToyEvidence(rows=int(len(incident.production))), strength=1.0))
 
 
 def _actions(finding: dict, ctx) -> list[dict]:
@@ -41,13 +47,13 @@ def _actions(finding: dict, ctx) -> list[dict]:
 
 
 def _alerts(finding: dict, ctx) -> list[dict]:
-    return [{"alert": "toy", "metric": "toy rows", "condition": f"rows > {finding['evidence'].get('rows', 0)}",
+    return [{"alert": "toy", "metric": "toy rows", "condition": f"rows > {CONTRACT.evidence_of(finding).rows}",
              "why": "the toy asked for it"}]
 
 
 CONTRACT = CheckContract(
     id=CHECK, title="Toy check", question="Does the toy complain?", stage="cause", module=MODULE,
-    culprit=lambda text: Culprit("feature", column=text), actions=_actions, alerts=_alerts,
+    culprit=lambda text: Culprit("feature", column=text), actions=_actions, alerts=_alerts, evidence=ToyEvidence,
     checklist=(("toy", "The toy is content"),), notebook=NOTEBOOK, cost=0.1)
 
 if MODULE in os.environ.get(PLUGINS_ENV, "").split(","):
@@ -94,7 +100,9 @@ def test_a_check_defined_here_joins_the_whole_run(toy_registered, tmp_path, monk
     assert toy["culprit_details"][0]["kind"] == "feature"
     assert doc["diagnosis"]["headline"].startswith("Most likely cause: toy check")
     assert doc["actions"][0]["action"] == "Feed the toy"
-    assert any(a["alert"] == "toy" for a in doc["monitoring"])
+    assert set(toy["evidence"]) == {"rows"} and toy["evidence"]["rows"] > 0  # its declared evidence, as set
+    toy_alert = next(a for a in doc["monitoring"] if a["alert"] == "toy")
+    assert toy_alert["condition"] == f"rows > {toy['evidence']['rows']}"  # read back through the typed accessor
     assert any(row["item"] == "The toy is content" and row["status"] == "checked and failing"
                for row in doc["checklist"])
     index = (folder / "index.html").read_text()

@@ -47,6 +47,8 @@ Evidence keys: ``metric`` (``roc_auc`` or ``r2``), ``model_power`` (reference, p
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -54,6 +56,7 @@ from ..contract import (
     CheckContract,
     Context,
     CoversColumns,
+    Evidence,
     Threshold,
     WhenSymptomBlamesOnly,
     register,
@@ -250,7 +253,11 @@ def feature_table(incident, *, n_resamples: int = 200) -> tuple[pd.DataFrame, di
 
 
 def _matrix(df: pd.DataFrame, features: list[str]) -> np.ndarray:
-    """The features as one float matrix (:func:`~mlinvestigate.stats.leakage.as_numbers` per column)."""
+    """The features as one float matrix (:func:`~mlinvestigate.stats.leakage.as_numbers` per column).
+
+    Not the capped model encoding of :mod:`mlinvestigate.stats.encoding`: single-feature power bins
+    each category on its own, and a leak is often a text column with thousands of values (an
+    outcome code, a case id) that a cap of the most frequent categories would fold into "other"."""
     X = np.empty((len(df), len(features)))
     for j, f in enumerate(features):
         X[:, j] = st.as_numbers(df[f])
@@ -439,24 +446,24 @@ def run(incident, *, n_resamples: int = 200) -> Result:
     columns = ["reference", "reference_low", "reference_high", "production", "production_low",
                "production_high", "drop", "drop_low", "drop_high", "information", "mutual_information",
                "mi_share", "share_of_model", "unique_share", "monotonicity", "status", "reasons"]
-    evidence = {
-        "metric": metric,
-        "model_power": {"reference": model_ref, "production": context["model_production"],
-                        "from_score": context["model_is_score"]},
-        "features": {r["feature"]: {c: r[c] for c in columns if c in r} for _, r in flagged.iterrows()},
-        "strongest": [{"feature": r["feature"], "reference": r["reference"], "production": r.get("production")}
-                      for _, r in strongest.iterrows()],
-        "shared_rows": shared,
-        "period": period,
-        "available_at": available,
-        "sample": {"reference_rows": context["reference_rows"], "reference_labelled": context["reference_total"],
-                   "production_rows": context["production_rows"],
-                   "production_labelled": context["production_total"], "seed": seed,
-                   "features": len(table), "detailed_features": context.get("detailed_features", len(table))},
-        "thresholds": {k: incident.threshold("leakage", k) for k in
-                       ("single_feature_auc", "single_feature_r2", "share_of_full_model", "collapse",
-                        "target_function", "identifier_skill", "shared_rows")},
-    }
+    evidence = LeakageEvidence(
+        metric=metric,
+        model_power={"reference": model_ref, "production": context["model_production"],
+                     "from_score": context["model_is_score"]},
+        features={r["feature"]: {c: r[c] for c in columns if c in r} for _, r in flagged.iterrows()},
+        strongest=[{"feature": r["feature"], "reference": r["reference"], "production": r.get("production")}
+                   for _, r in strongest.iterrows()],
+        shared_rows=shared,
+        period=period,
+        available_at=available,
+        sample={"reference_rows": context["reference_rows"], "reference_labelled": context["reference_total"],
+                "production_rows": context["production_rows"],
+                "production_labelled": context["production_total"], "seed": seed,
+                "features": len(table), "detailed_features": context.get("detailed_features", len(table))},
+        thresholds={k: incident.threshold("leakage", k) for k in
+                    ("single_feature_auc", "single_feature_r2", "share_of_full_model", "collapse",
+                     "target_function", "identifier_skill", "shared_rows")},
+    )
     finding = Finding(CHECK, verdict, severity, summary, culprits, evidence, strength=strength)
     model_table = pd.DataFrame([{"set": "reference", metric_label: model_ref, "rows": context["reference_rows"]},
                                 {"set": "production (labelled)", metric_label: context["model_production"],
@@ -533,7 +540,7 @@ def _period_table(period: dict) -> pd.DataFrame:
 
 def period_note(result) -> str:
     """One sentence on how the reference period relates to the production period."""
-    period = result.finding.evidence.get("period") or {}
+    period = CONTRACT.evidence_of(result.finding).period or {}
     if not period:
         return "No timestamp column (columns.timestamp) in both files, so the periods were not compared."
     share = period["reference_share_in_production_period"]
@@ -582,7 +589,7 @@ def page_table(result) -> pd.DataFrame:
 
 def sample_note(result) -> str:
     """The sentence that tells the reader what was sampled."""
-    s = result.finding.evidence["sample"]
+    s = CONTRACT.evidence_of(result.finding).sample
     text = (f"Single-feature power and mutual information use a seeded sample (seed {s['seed']}) of "
             f"{s['reference_rows']:,} of {s['reference_labelled']:,} labelled reference rows and "
             f"{s['production_rows']:,} of {s['production_labelled']:,} labelled production rows "
@@ -610,12 +617,26 @@ THRESHOLDS = {
                          "share of the target's uncertainty one feature removes: near-deterministic"),
     "identifier_skill": Threshold(0.2,
                          "an id-like column predicting the target this well (Gini, or R²) leaks order"),
-    "sample_rows": Threshold(50_000, "seeded sample for single-feature power and mutual information"),
+    "sample_rows": Threshold(20_000, "seeded sample for single-feature power (an AUC within about ±0.01)"),
 }
 THRESHOLD_NOTES = (
     "A feature is a leak only when it is implausibly strong offline *and* the evidence confirms it "
     "(collapse in production, a near-deterministic mapping, or values known after the prediction time)."
 )
+
+
+class LeakageEvidence(Evidence):
+    """The leakage finding's evidence."""
+
+    metric: str | None = None  # how a single feature's power is measured: roc_auc or r2
+    model_power: dict[str, Any] | None = None  # the model's own power: reference, production, from_score
+    features: dict[str, dict[str, Any]] | None = None  # flagged feature → power on each side, drop, status, reasons
+    strongest: list[dict[str, Any]] | None = None  # the strongest single features, flagged or not
+    shared_rows: dict[str, Any] | None = None  # rows (ids, identical features) shared by reference and production
+    period: dict[str, Any] | None = None  # the time ranges of the two sides
+    available_at: dict[str, Any] | None = None  # leakage.available_at: late-known values per feature
+    sample: dict[str, Any] | None = None  # rows used per side, seed, features assessed
+    thresholds: dict[str, float] | None = None
 
 
 def _actions(finding: dict, ctx: Context) -> list[dict]:
@@ -628,7 +649,7 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 CONTRACT = register(CheckContract(
     id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
     title="Data leakage", question="Did a feature learn from the future?", stage="cause",
-    module=__name__,
+    module=__name__, evidence=LeakageEvidence,
     explains=(CoversColumns("drift", reason="a leaking feature is not available the same way in production"),
               CoversColumns("health", symptom_kinds=("out_of_range", "unseen"),
                             reason="a leaking feature takes other values in production"),

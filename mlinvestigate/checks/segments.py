@@ -17,6 +17,8 @@ worsens week after week is drift, which the drift check investigates.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -25,6 +27,7 @@ from ..contract import (
     CheckContract,
     Context,
     CoversColumns,
+    Evidence,
     Threshold,
     WhenSymptomBlamesOnly,
     register,
@@ -295,11 +298,12 @@ def _fmt(incident, value) -> str:
 
 def _finding(incident, table, flagged, culprits, pattern, overall_ref, overall_prod, overall_worse) -> Finding:
     metric = headline_name(incident)
-    evidence = {"metric": metric, "overall_reference": overall_ref, "overall_production": overall_prod,
-                "pattern": pattern, "segments_tested": int(len(table)),
-                "flagged": flagged[["column", "value", "labelled_rows", "metric", "ci_low", "ci_high",
-                                    "rest_metric", "reference_metric", "reference_share", "production_share",
-                                    "p_adjusted", "share_of_gap"]].to_dict(orient="records")}
+    evidence = SegmentsEvidence(metric=metric, overall_reference=overall_ref, overall_production=overall_prod,
+                                pattern=pattern, segments_tested=int(len(table)),
+                                flagged=flagged[["column", "value", "labelled_rows", "metric", "ci_low", "ci_high",
+                                                 "rest_metric", "reference_metric", "reference_share",
+                                                 "production_share", "p_adjusted", "share_of_gap"]]
+                                .to_dict(orient="records"))
     weeks = table[(table["column"] == WEEK) & table["flagged"]]
     week_note = (f" Week(s) starting {', '.join(weeks['value'].head(3))} were worse than the rest of production."
                  if len(weeks) else "")
@@ -308,7 +312,7 @@ def _finding(incident, table, flagged, culprits, pattern, overall_ref, overall_p
     # Without a material overall gap (shares undefined) a flagged segment is a local failure.
     carried = (flagged.groupby("column")["share_of_gap"].sum(min_count=1).max() if len(flagged) else np.nan)
     localised = len(flagged) > 0 and (not np.isfinite(carried) or carried >= 0.5)
-    evidence["share_of_gap_carried"] = carried
+    evidence.share_of_gap_carried = carried
     if not localised:
         worse = ", ".join(culprits[:3])
         if pattern == "all" or len(flagged):
@@ -460,6 +464,18 @@ THRESHOLD_NOTES = (
 )
 
 
+class SegmentsEvidence(Evidence):
+    """The segments finding's evidence (none when skipped)."""
+
+    metric: str | None = None  # the headline metric's name
+    overall_reference: float | None = None
+    overall_production: float | None = None
+    pattern: str | None = None  # how the segments declined together: none, some, all
+    segments_tested: int | None = None
+    flagged: list[dict[str, Any]] | None = None  # the failing segments, worst first
+    share_of_gap_carried: float | None = None  # the most any one column's flagged segments carry of the gap
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     culprits = finding.get("culprits", [])
     return [{"check": CHECK, "action": "Ensemble with a rule-based baseline where the model is out of its depth",
@@ -479,6 +495,6 @@ CONTRACT = register(CheckContract(
                             reason="a failing segment that grew changes its column's mix"),
               WhenSymptomBlamesOnly("labels", frozenset({"definition", "label noise"}), priority=40,
                                     reason="a segment the model fails on changes how often a score is right")),
-    actions=_actions,
+    actions=_actions, evidence=SegmentsEvidence,
     checklist=(("model", "No segment fails on its own"),),
     cost=1.2))

@@ -37,6 +37,8 @@ provide.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
@@ -45,6 +47,7 @@ from ..contract import (
     CheckContract,
     Context,
     CoversColumns,
+    Evidence,
     Requirement,
     Threshold,
     WhenSymptomBlamesOnly,
@@ -214,7 +217,7 @@ def _skipped(incident, reason: str) -> Result:
     if hints:
         summary += (f" Hint: production values of {', '.join(hints)} look like reference values × "
                     f"{', '.join(format(h['factor'], 'g') for h in hints.values())} (a possible unit change).")
-    finding = Finding(CHECK, "skipped", "info", summary, evidence={"unit_change_hints": hints})
+    finding = Finding(CHECK, "skipped", "info", summary, evidence=SkewEvidence(unit_change_hints=hints))
     table = pd.DataFrame([{"feature": f, "factor": h["factor"],
                            "quantile_ratios": ", ".join(f"{r:.4g}" for r in h["ratios"])}
                           for f, h in hints.items()])
@@ -364,7 +367,7 @@ def run(incident) -> Result:
             why += (f" ({number(len(ambiguous))} id(s) were left out because their repeated rows disagree, "
                     "so their twin is unknown)")
         finding = Finding(CHECK, "inconclusive", "warning", f"Skew could not be measured: {why}.",
-                          evidence={**unjoined, "not_in_offline": not_in_offline})
+                          evidence=SkewEvidence(**unjoined, not_in_offline=not_in_offline))
         return Result(finding, tables={**_empty_tables(), "unjoined": unjoined_table}, data={"pairs": {}})
 
     rng = np.random.default_rng(seed)
@@ -437,9 +440,8 @@ def run(incident) -> Result:
                    f"agree on at least {1 - table['mismatch_rate'].max():.1%} of {len(common)} joined rows.")
     summary += caveat + _duplicate_caveat(unjoined["duplicates"])
 
-    evidence = {**unjoined, "features": features_ev, "compared": compared, "not_in_offline": not_in_offline,
-                "impact": impact,
-                "thresholds": {k: float(v) for k, v in th.items()}}
+    evidence = SkewEvidence(**unjoined, features=features_ev, compared=compared, not_in_offline=not_in_offline,
+                            impact=impact, thresholds={k: float(v) for k, v in th.items()})
     changed = f"share of {impact.get('meaning', 'predictions that change')}"
     impact_table = pd.DataFrame(
         [{"served features": "all skewed features", changed: impact["flip_share"],
@@ -492,6 +494,27 @@ THRESHOLD_NOTES = (
 )
 
 
+class SkewEvidence(Evidence):
+    """The skew finding's evidence."""
+
+    unit_change_hints: dict[str, dict[str, Any]] | None = None  # skipped: features that look like a unit change
+    # the join of production rows to serving.offline by columns.id
+    joined_rows: int | None = None
+    production_rows: int | None = None
+    offline_rows: int | None = None
+    unjoined_production: int | None = None
+    unjoined_production_share: float | None = None
+    unjoined_offline: int | None = None
+    duplicate_ids: dict[str, int] | None = None  # production, offline: rows whose id repeats
+    duplicates: dict[str, Any] | None = None  # the rule for repeated ids and what it left out
+    # the comparison
+    features: dict[str, dict[str, Any]] | None = None  # skewed feature → pattern, its numbers, match rates
+    compared: list[str] | None = None
+    not_in_offline: list[str] | None = None  # features serving.offline does not hold
+    impact: dict[str, Any] | None = None  # predictions the served features change (when the model file is trusted)
+    thresholds: dict[str, float] | None = None
+
+
 def _actions(finding: dict, ctx: Context) -> list[dict]:
     return [{"check": CHECK, "action": "Fix the serving feature pipeline",
              "detail": "recompute " + ", ".join(finding.get("culprits", [])[:5])
@@ -502,7 +525,7 @@ def _actions(finding: dict, ctx: Context) -> list[dict]:
 CONTRACT = register(CheckContract(
     id=CHECK, thresholds=THRESHOLDS, threshold_notes=THRESHOLD_NOTES,
     title="Training-serving skew", question="Are features computed the same way offline and live?",
-    stage="cause", module=__name__,
+    stage="cause", module=__name__, evidence=SkewEvidence,
     requires=(Requirement(lambda incident: incident.offline is not None,
                           "Provide serving.offline: production rows (by columns.id) with their features "
                           "recomputed by the training pipeline."),),
