@@ -4,9 +4,9 @@ delay on planted causes, and what a run costs.
     python benchmarks/bench_monitor.py [--seeds 10] [--rows 12000] [--days 60] [--engines pandas,duckdb]
 
 For each seed the project's scenarios are made at ``--rows`` rows a side and their production log is
-stretched in time to ``--days`` days (every row keeps its values; only ``event_time`` is rescaled,
-so a no-drift log stays no-drift and a growing drift grows over the longer span; ``expected.daily_volume``
-follows). Then ``mlinvestigate monitor`` runs on daily windows:
+stretched in time to ``--days`` days (every row keeps its values and its time of day; its day is
+where its place in the four weeks falls in the longer span, so a no-drift log stays no-drift and a
+growing drift grows over the days; ``expected.daily_volume`` follows). Then ``mlinvestigate monitor`` runs on daily windows:
 
 - ``control`` (nothing wrong): every alert and every warning is a false alarm, counted per rule;
 - ``drift``: the rules expected to fire (``feature_psi`` on amount and distance_km, ``domain_auc``)
@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -46,7 +47,13 @@ def stretched(name: str, folder: Path, *, rows: int, seed: int, days: int, engin
     prod = pd.read_parquet(prod_path)
     factor = days / world.DAYS
     start = world.PROD_START
-    prod["event_time"] = (start + (prod["event_time"] - start) * factor).astype("datetime64[ms]")
+    # each row moves to the day its place in the 4 weeks maps to, at its own time of day: the hour
+    # feature still matches the clock, and a drift that grows over the weeks grows over the days
+    ts = prod["event_time"]
+    # a random point within the row's own day picks the new day, so no hour lands on a day of its own
+    within = np.random.default_rng(seed).random(len(prod))
+    day = (((ts - start).dt.days + within) * factor).astype(int).clip(0, days - 1)
+    prod["event_time"] = (start + pd.to_timedelta(day, unit="D") + (ts - ts.dt.floor("D"))).astype("datetime64[ms]")
     prod.to_parquet(prod_path, index=False)
     data["engine"] = engine
     if data.get("expected", {}).get("daily_volume"):

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -351,7 +352,7 @@ _CACHED: dict[tuple, Incident] = {}
 
 
 def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None = None,
-                  trust_model: bool = False) -> Incident:
+                  trust_model: bool = False, progress: Callable[[str], None] | None = None) -> Incident:
     """Load an incident: read the files once, type the columns, compare the schemas.
 
     Parameters
@@ -362,6 +363,9 @@ def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None =
         A folder written by :meth:`Incident.save_cache` in this run; read instead of the sources.
     trust_model : bool
         Allow unpickling the model file even when its checksum does not match the spec.
+    progress : callable, optional
+        The command line's progress callback: with it (or when stderr is a terminal) a load
+        through DuckDB or Spark draws a progress bar per phase on stderr.
 
     Raises
     ------
@@ -380,7 +384,7 @@ def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None =
 
     choice = _engines.choose(spec)
     if choice.engine != "pandas":
-        return _load_with_engine(spec, choice, trust_model)
+        return _load_with_engine(spec, choice, trust_model, progress)
     inputs = []
     frames = {}
     for role, path in (("reference", spec.reference), ("production", spec.production),
@@ -412,20 +416,36 @@ def aggregate_columns(incident: Incident) -> dict[str, str]:
     return out
 
 
-def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool) -> Incident:
-    """Sample each side through DuckDB or Spark, type the sample, aggregate every row in place."""
-    from .engine.aggregates import compute
+def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
+                      progress: Callable[[str], None] | None = None) -> Incident:
+    """Sample each side through DuckDB or Spark, type the sample, aggregate every row in place.
 
+    A progress bar per phase (row counts, samples, each group of aggregates) on stderr when it
+    is a terminal or ``progress`` is given (:class:`.engine.progress.Phases`).
+    """
+    from .engine.aggregates import compute
+    from .engine.progress import Phases
+
+    phases = Phases(progress)
     engine = _engines.connect(spec, choice.engine)
     try:
         seed = int(_thresholds.resolve(spec.thresholds, "general", "seed"))
         frames, inputs, rows = {}, [], {}
-        for role in ("reference", "production"):
-            source = getattr(spec, role)
-            rows[role] = engine.rows(role)
-            frames[role] = engine.sample(role, spec.sample_rows, seed)
-            inputs.append({"role": role, "path": str(source), "sha256": _source_sha256(source),
-                           "rows": rows[role]})
+        roles = ("reference", "production")
+        with phases.phase(f"rows ({choice.engine})", total=2, unit="side") as bar:
+            for role in roles:
+                rows[role] = engine.rows(role)
+                bar.update()
+        with phases.phase(f"seeded sample of {spec.sample_rows:,} rows a side", total=2, unit="side") as bar:
+            for role in roles:
+                frames[role] = engine.sample(role, spec.sample_rows, seed)
+                bar.update()
+        with phases.phase("sha256 of the sources", total=2, unit="side") as bar:
+            for role in roles:
+                source = getattr(spec, role)
+                inputs.append({"role": role, "path": str(source), "sha256": _source_sha256(source),
+                               "rows": rows[role]})
+                bar.update()
         offline = None
         if spec.serving.offline is not None:
             offline = read_table(spec.serving.offline, "serving.offline")
@@ -437,11 +457,13 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool) -> Incident
         incident = _build(spec, frames["reference"], frames["production"], offline, inputs, trust_model)
         sampled = {role: int(len(frames[role])) for role in frames}
         try:
-            aggregates = compute(engine, aggregate_columns(incident), sample_rows=sampled)
+            aggregates = compute(engine, aggregate_columns(incident), sample_rows=sampled, phases=phases,
+                                 samples={"reference": incident.reference, "production": incident.production})
         except Exception as exc:  # noqa: BLE001 - an engine's error becomes one clear message
             raise DataError(f"{choice.engine} could not aggregate the incident's columns: {_short(exc)}") from None
     finally:
         engine.close()
+    aggregates.timings = {k: round(v, 3) for k, v in phases.timings.items()}
     incident.engine, incident.aggregates = choice.engine, aggregates
     incident.engine_note = choice.describe(spec.sample_rows)
     if any(rows[r] > sampled[r] for r in rows):

@@ -227,7 +227,7 @@ def _failed(check: str, what: str, **evidence) -> dict:
 
 def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run: list[str] | None = None,
                 jobs: int = 2, trust_model: bool = False, notebooks: Path | None = None,
-                progress: Callable[[str], None] = lambda msg: None) -> RunResult:
+                progress: Callable[[str], None] | None = None) -> RunResult:
     """Run the investigations of one incident into a new dated report folder.
 
     ``spec`` and ``out`` are resolved against the current directory here, once; notebooks,
@@ -255,9 +255,10 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
 def _investigate(spec: IncidentSpec, out: Path, selected: dict[str, Path], notebooks: Path | None,
                  workers: _Workers, *, checks_to_run, trust_model: bool, progress) -> RunResult:
     spec_path = Path(spec.source)
+    given, progress = progress, progress or (lambda msg: None)  # given: bars per phase of an engine's load
     progress(f"loading {spec_path}")
     clock = time.perf_counter()
-    incident = load_incident(spec, trust_model=trust_model)
+    incident = load_incident(spec, trust_model=trust_model, progress=given)
     timings: dict = {"load": round(time.perf_counter() - clock, 2)}
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     folder = new_report_folder(out, incident.spec.name, today=created.date())
