@@ -338,9 +338,8 @@ class MonitorRule:
             return None if value is None else float(value)
         if "." in value:
             return spec_value(spec, value)
-        from .thresholds import resolve  # late: thresholds reads the registry
-
-        return float(resolve(spec.thresholds if spec is not None else {}, check.id, value))
+        overrides = (spec.thresholds if spec is not None else None) or {}
+        return float(overrides.get(check.id, {}).get(value, check.thresholds[value].default))
 
     def source(self, check: CheckContract, which: str = "critical") -> str:
         """Where the default bar comes from, for the docs: ``0.25 (drift.psi_critical)``."""
