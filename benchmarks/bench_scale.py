@@ -1,21 +1,23 @@
-"""Investigate logs larger than memory on DuckDB: N reference + N production rows × 50 features.
+"""Investigate logs larger than memory: N reference + N production rows × 50 features.
 
-    python benchmarks/bench_scale.py --rows 5000000 [--keep DIR] [--checks drift,health]
+    python benchmarks/bench_scale.py --rows 5000000 [--engine duckdb|pandas|spark] [--keep DIR] [--checks drift,health]
 
 Generates the incident as parquet partitioned by day (``date=YYYY-MM-DD/part-K.parquet``), in chunks
 of 250,000 rows, so the generator never holds a side in memory: 40 numeric features (normal,
 heavy-tailed, integer counts with ties) and 10 categorical ones (12 levels); in production 5 numeric
-and 1 categorical feature drift. Then, in this process, loads the incident with ``engine: duckdb``
-(row counts, the seeded sample, the full-data aggregates) and runs every investigation on it,
-recording wall time, CPU time and peak memory (the process's resident high-water mark, reset at
-each phase through /proc/self/clear_refs) per phase, with a progress line per phase on the terminal.
-Prints a Markdown table for docs/performance.md.
+and 1 categorical feature drift. Then, in this process, loads the incident with ``--engine``
+(``duckdb`` by default: row counts, the seeded sample, the full-data aggregates, with the load's
+own progress bar per phase) and runs every investigation on it, recording wall time, CPU time,
+peak memory (the process's resident high-water mark, reset at each phase through
+/proc/self/clear_refs) and the machine's load average per phase. Prints a Markdown table for
+docs/performance.md. CPU time is this process's (Spark's executors run in a JVM beside it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import threading
 import time
@@ -76,7 +78,7 @@ class Phase:
         wall, cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
         self.peak = max(self.peak, _rss_mb(), _rss_mb("VmHWM"))
         self.log.append({"phase": self.name, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-                         "peak_rss_mb": round(self.peak)})
+                         "peak_rss_mb": round(self.peak), "load_avg": round(os.getloadavg()[0], 1)})
         print(f"✔ {self.name}: {wall:.1f} s wall, {cpu:.1f} s CPU, peak {self.peak:.0f} MB", flush=True)
 
 
@@ -139,36 +141,28 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="folder to write the incident to (reused if present)")
     parser.add_argument("--checks", default="", help="comma-separated check ids (default: all)")
     parser.add_argument("--json", type=Path, help="also write the measurements here")
+    parser.add_argument("--engine", default="duckdb", choices=("duckdb", "pandas", "spark"))
     args = parser.parse_args()
 
     from mlinvestigate import checks, load_incident
+    from mlinvestigate.spec import load_spec
 
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     log: list[dict] = []
-    spec = folder / "incident.yaml"
-    if not spec.exists():
+    spec_path = folder / "incident.yaml"
+    if not spec_path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         with Phase(f"generate {args.rows:,} + {args.rows:,} rows as partitioned parquet", log):
             generate(folder, args.rows)
     size = sum(f.stat().st_size for f in folder.rglob("*.parquet")) / 2**30
-    print(f"{folder}: {size:.2f} GB of parquet", flush=True)
+    print(f"{folder}: {size:.2f} GB of parquet, engine {args.engine}", flush=True)
 
-    import mlinvestigate.engine.aggregates as ag
-
-    timings: dict[str, float] = {}
-    original = ag.compute
-
-    def timed_compute(engine, columns, *, sample_rows):
-        t = time.perf_counter()
-        out = original(engine, columns, sample_rows=sample_rows)
-        timings["aggregates_s"] = time.perf_counter() - t
-        return out
-
-    ag.compute = timed_compute
-    with Phase("load: count rows, seeded sample, full-data aggregates (duckdb)", log):
-        incident = load_incident(spec)
-    log[-1]["note"] = (f"aggregates {timings.get('aggregates_s', 0):.1f} s; sample "
-                       f"{len(incident.reference):,} + {len(incident.production):,} rows; rows {incident.rows}")
+    spec = load_spec(spec_path).model_copy(update={"engine": args.engine})
+    with Phase(f"load ({args.engine})", log):
+        incident = load_incident(spec, progress=lambda msg: print(msg, flush=True))
+    timings = getattr(incident.aggregates, "timings", {}) or {}
+    log[-1]["note"] = ("; ".join(f"{k} {v:.1f} s" for k, v in timings.items()) + "; " if timings else "") + (
+        f"in memory {len(incident.reference):,} + {len(incident.production):,} rows")
     ids = [c for c in args.checks.split(",") if c] or checks.ids()
     verdicts = {}
     for cid in ids:
@@ -180,12 +174,16 @@ def main() -> None:
                 verdicts[cid] = ("error", [str(exc)[:80]])
         log[-1]["verdict"] = f"{verdicts[cid][0]} {', '.join(map(str, verdicts[cid][1]))}".strip()
 
-    print("\n| phase | wall s | CPU s | peak RSS (MB) | result |\n| --- | ---: | ---: | ---: | --- |")
+    print("\n| phase | wall s | CPU s | peak RSS (MB) | load avg | result |\n| --- | ---: | ---: | ---: | ---: | --- |")
     for row in log:
-        print(f"| {row['phase']} | {row['wall_s']} | {row['cpu_s']} | {row['peak_rss_mb']} | "
+        print(f"| {row['phase']} | {row['wall_s']} | {row['cpu_s']} | {row['peak_rss_mb']} | {row['load_avg']} | "
               f"{row.get('verdict', row.get('note', ''))} |")
+    total = sum(r["wall_s"] for r in log if not r["phase"].startswith("generate"))
+    peak = max(r["peak_rss_mb"] for r in log if not r["phase"].startswith("generate"))
+    print(f"\ninvestigation (load + checks): {total:.0f} s wall, peak {peak} MB")
     if args.json:
-        args.json.write_text(json.dumps({"rows": args.rows, "gb": size, "phases": log}, indent=1))
+        args.json.write_text(json.dumps({"rows": args.rows, "gb": size, "engine": args.engine, "phases": log,
+                                         "total_s": total, "peak_mb": peak}, indent=1))
 
 
 if __name__ == "__main__":

@@ -287,3 +287,80 @@ def test_spark_reads_a_catalog_table_and_a_query(scenario, tmp_path):
         inc = load_incident(tmp_path / f"{name}.yaml")
         assert inc.rows["production"] == 3000
         _compare(expected, drift.run(inc, domain=False))
+
+
+# --- progress ------------------------------------------------------------------------------------
+def test_the_load_draws_a_bar_per_phase_only_when_asked(scenario, capsys):
+    spec = _spec(scenario("drift", rows=3000), engine="duckdb")
+    load_incident(spec)
+    assert capsys.readouterr().err == ""  # stderr is no terminal here and no callback was given
+    inc = load_incident(spec, progress=lambda msg: None)
+    err = capsys.readouterr().err
+    for phase in ("rows (duckdb)", "seeded sample of 200,000 rows a side", "aggregates: row, missing and infinite "
+                  "counts", "aggregates: reference counts per bin and deciles", "aggregates: production counts per bin",
+                  "aggregates: counts per category"):
+        assert f"mlinvestigate: {phase}" in err, phase
+        assert any(phase in name for name in inc.aggregates.timings), phase
+    assert "100%" in err
+
+
+# --- one definition on both engines --------------------------------------------------------------
+def _awkward(tmp_path, rows=2500):
+    """Heavy tails, point masses, NaN, infinities and a timestamp, as parquet on two sides."""
+    rng = np.random.default_rng(3)
+    for side, shift in (("ref", 0.0), ("prod", 0.4)):
+        x = rng.lognormal(shift, 1.5, rows)
+        x[rng.random(rows) < 0.03] = np.nan
+        x[:5] = np.inf
+        counts = rng.poisson(2 + shift * 3, rows).astype(float)
+        pd.DataFrame({"heavy": x, "counts": counts, "flat": np.where(rng.random(rows) < 0.8, 1.0, rng.normal(size=rows)),
+                      "when": pd.Timestamp("2026-11-01") + pd.to_timedelta(rng.random(rows) * 86_400 * (7 + 3 * shift), "s"),
+                      "y": rng.integers(0, 2, rows), "p": rng.integers(0, 2, rows)}).to_parquet(
+            tmp_path / f"{side}.parquet", coerce_timestamps="us", allow_truncated_timestamps=True)  # Spark reads µs
+    (tmp_path / "i.yaml").write_text(yaml.safe_dump({
+        "name": "a", "reference": "ref.parquet", "production": "prod.parquet",
+        "columns": {"target": "y", "prediction": "p", "features": ["heavy", "counts", "flat", "when"]}}))
+    return tmp_path / "i.yaml"
+
+
+def test_duckdb_deciles_counts_and_ks_bound_match_numpy(tmp_path):
+    path = _awkward(tmp_path)
+    inc = load_incident(_spec(path, engine="duckdb", sample_rows=500))
+    ref, prod = (pd.read_parquet(tmp_path / f"{s}.parquet") for s in ("ref", "prod"))
+    for name in ("heavy", "counts", "flat"):
+        agg = inc.aggregates.columns[name]
+        a, b = (np.sort(df[name].to_numpy()[np.isfinite(df[name].to_numpy())]) for df in (ref, prod))
+        ranks = np.floor(np.arange(1, 10) / 10 * (len(a) - 1)).astype(int)
+        assert np.array_equal(agg.quantiles[0][::100][1:10], a[ranks]), name  # exact deciles, pandas' rule
+        for counts, x in zip(agg.counts, (a, b), strict=True):  # exact counts per grid bin
+            assert np.array_equal(counts, np.bincount(np.searchsorted(agg.grid, x), minlength=len(agg.grid) + 1))
+        # the KS bound holds against the exact statistic, and is tight (a 500-row sample's grid)
+        exact = float(np.max(np.abs(np.searchsorted(a, np.r_[a, b], "right") / len(a)
+                                    - np.searchsorted(b, np.r_[a, b], "right") / len(b))))
+        ks = drift.run(inc, domain=False).tables["features"].set_index("feature").loc[name, "ks"]
+        assert exact - agg.ks_error - 1e-12 <= ks <= exact + 1e-12, name
+        assert agg.ks_error <= 0.01
+    assert inc.aggregates.columns["heavy"].infinite == (5, 5)
+
+
+@needs_spark
+def test_spark_and_duckdb_run_one_definition(tmp_path):
+    """Same deciles, missing and infinite counts and PSI bins; identical counts on one grid."""
+    from mlinvestigate.engine import connect
+
+    path = _awkward(tmp_path)
+    spark_opts = SparkOptions(master="local[2]")
+    duck = load_incident(_spec(path, engine="duckdb"))
+    spark = load_incident(_spec(path, engine="spark", spark=spark_opts))
+    for name in ("heavy", "counts", "flat", "when"):
+        a, b = duck.aggregates.columns[name], spark.aggregates.columns[name]
+        assert (a.missing, a.infinite) == (b.missing, b.infinite), name
+        assert np.array_equal(a.quantiles[0][::100], b.quantiles[0][::100]), name
+    _compare(drift.run(duck, domain=False), drift.run(spark, domain=False),
+             tol={"psi": 1e-12, "js": 1e-12, "ks": 0.002, "missing_reference": 0.0, "missing_production": 0.0})
+    grids = {name: (duck.aggregates.columns[name].kind, duck.aggregates.columns[name].grid)
+             for name in ("heavy", "counts", "when")}
+    engines = [connect(_spec(path, spark=spark_opts), e) for e in ("duckdb", "spark")]
+    native, searched = (ag.bin_counts(e, "production", grids) for e in engines)
+    for name in grids:  # DuckDB's histogram() and Spark's binary search: the same bins
+        assert np.array_equal(native[name], searched[name]), name

@@ -691,8 +691,8 @@ def _notes(table, out_table, dom, dc, time_info, th, incident) -> dict[str, str]
     sampling = getattr(incident, "engine_note", "") + " "
     if aggregates is not None:
         sampling += (f"Univariate statistics use every row, aggregated by {aggregates.engine}: PSI, "
-                     "chi-square and Jensen–Shannon exactly, KS from both sides' CDFs at their 1,000 "
-                     f"quantiles (at most {aggregates.ks_error:.4f} below the exact value), the Wasserstein "
+                     "chi-square and Jensen–Shannon exactly, KS from both sides' exact CDFs at a grid of about "
+                     f"2,000 points (at most {aggregates.ks_error:.4f} below the exact value), the Wasserstein "
                      "distance from the quantile functions (approximate; it does not decide). The time view "
                      f"uses the seeded sample of {len(incident.production):,} production rows. ")
     else:

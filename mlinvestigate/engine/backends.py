@@ -35,7 +35,6 @@ class DuckDBEngine:
 
     name = "duckdb"
     dialect = "duckdb"
-    exact_quantiles = True
     native_histogram = True  # histogram(v, boundaries): counts per bin in one scan
 
     def __init__(self, spec: IncidentSpec):
@@ -54,10 +53,12 @@ class DuckDBEngine:
             raise DataError(f"DuckDB database {database!r} could not be opened: {_short(exc)}") from None
         self.con.execute(f"SET memory_limit = '{os.environ.get('MLINVESTIGATE_DUCKDB_MEMORY', '2GB')}'")
         self.con.execute("SET preserve_insertion_order = false")
-        self.threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
+        self.con.execute("SET enable_progress_bar = false")  # the load draws its own, per phase
+        self.threads = int(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
         # read as text from CSV: a model version "2.10" must not become 2.1
         cols = spec.columns
         self.text_columns = [c for c in (cols.model_version, cols.label_source, cols.status) if c]
+        self.located: dict[str, tuple[str, int]] = {}
         for role in ROLES:
             self._register(role, getattr(spec, role))
 
@@ -71,6 +72,10 @@ class DuckDBEngine:
             listed = "[" + ", ".join(_quote_path(f) for f in files) + "]"
             if files[0].name.lower().endswith((".parquet", ".pq")):
                 body = f"SELECT * FROM read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
+                # the same files with each row's file and position, for the seeded sample
+                base = Path(source) if Path(source).is_dir() else Path(os.path.commonpath([str(f) for f in files]))
+                self.located[role] = (f"read_parquet({listed}, hive_partitioning = true, union_by_name = true, "
+                                      f"filename = true, file_row_number = true)", len(str(base)) + 1)
             else:
                 header = self.con.execute(f"SELECT * FROM read_csv({listed}, union_by_name = true) LIMIT 0")
                 text = [c for c in self.text_columns if c in [d[0] for d in header.description]]
@@ -86,13 +91,33 @@ class DuckDBEngine:
         return self.con.execute(sql).fetch_df()
 
     def rows(self, role: str) -> int:
-        return int(self.con.execute(f"SELECT count(*) FROM {role}").fetchone()[0])
+        return int(self.con.execute(f"SELECT count(*) FROM {role}").fetchall()[0][0])
 
     def columns(self, role: str) -> list[str]:
         return [d[0] for d in self.con.execute(f"SELECT * FROM {role} LIMIT 0").description]
 
     def sample(self, role: str, n: int, seed: int) -> pd.DataFrame:
-        """At most ``n`` rows drawn uniformly with ``seed`` (one thread, so the draw repeats)."""
+        """At most ``n`` rows drawn uniformly with ``seed``; the same rows on every run.
+
+        Parquet files: the ``n`` rows with the smallest hash of (file name below the source folder,
+        row number in the file, seed), a uniform sample without replacement (a bottom-k sample)
+        that every thread computes alike, so DuckDB draws it in parallel; a filter on the hash
+        keeps about 1.2 n rows before the top-n (redone without it in the rare case it keeps fewer
+        than n). At 1M rows × 54 columns: 1.5 CPU seconds against 3.7 for the single-threaded
+        reservoir sample, which tables, queries and CSV files still use.
+        """
+        total = self.rows(role)
+        if role in self.located and total > n:
+            source, cut = self.located[role]
+            key = f"hash(substr(filename, {cut}), file_row_number, {int(seed)})"
+            limit = min(2**64 - 1, int(1.2 * n / total * 2**64) + 1)
+            for where in (f"WHERE h < CAST({limit} AS UBIGINT)", ""):
+                table = self.con.sql(
+                    f"SELECT * EXCLUDE (filename, file_row_number, h) FROM (SELECT *, {key} AS h FROM {source}) "
+                    f"AS t {where} ORDER BY h LIMIT {int(n)}").to_arrow_table()
+                if table.num_rows == n:
+                    break
+            return table.to_pandas()
         self.con.execute("SET threads = 1")
         try:
             table = self.con.sql(
@@ -137,8 +162,7 @@ class SparkEngine:
 
     name = "spark"
     dialect = "spark"
-    exact_quantiles = False  # percentile_approx: rank error at most 1/accuracy
-    native_histogram = False
+    native_histogram = False  # no histogram aggregate: the portable binary search (aggregates.search_sql)
 
     def __init__(self, spec: IncidentSpec):
         self.spark = spark_session(spec)
