@@ -56,9 +56,16 @@ def run(incident, *, cost_ratio: float | None = None) -> Result:
     """
     if cost_ratio is None:
         cost_ratio = incident.threshold(CHECK, "cost_ratio")
-    if incident.kind == "regression":
-        return _regression(incident)
-    return _classification(incident, float(cost_ratio))
+    # The labels check reads this finding too: a run's kernel computes it once per incident it read
+    # from the run's cache (``Incident.results``); an incident built or changed by hand is not kept.
+    memo = getattr(incident, "results", None)
+    key = (CHECK, float(cost_ratio))
+    if memo is not None and key in memo:
+        return memo[key]
+    result = _regression(incident) if incident.kind == "regression" else _classification(incident, float(cost_ratio))
+    if memo is not None:
+        memo[key] = result
+    return result
 
 
 # --- classification ---------------------------------------------------------------------------------
