@@ -180,7 +180,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write(name: str, built: Built, directory: Path) -> Path:
+def _write(name: str, built: Built, directory: Path, *, header: str | None = None,
+           daily_volume: float | None = None) -> Path:
     import joblib
 
     ref = _finish(built, built.reference, production=False)
@@ -205,15 +206,17 @@ def _write(name: str, built: Built, directory: Path) -> Path:
     model_path = directory / "model.joblib"
     joblib.dump(built.model, model_path)
     spec["model"] = {"path": model_path.name, "sha256": _sha256(model_path), "version": world.VERSION}
-    spec["expected"] = {"daily_volume": round(len(prod) / world.DAYS, 1), "latency_p95_ms": 50}
+    volume = round(len(prod) / world.DAYS, 1) if daily_volume is None else daily_volume
+    spec["expected"] = {"daily_volume": volume, "latency_p95_ms": 50}
     if built.task == "classification":
         # What the labels would say on every production row (the generator knows; a benchmark
         # compares the kit's estimated class shares with it). The kit never reads this file.
         truth = {"production_class_rates": built.true_rates or _shares(built.production[built.target])}
         (directory / "truth.json").write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     spec_path = directory / "incident.yaml"
-    header = (f"# Synthetic incident `{name}` (mlinvestigate scenarios make {name}).\n"
-              f"# Planted: {_DESCRIPTIONS[name]}.\n")
+    if header is None:
+        header = (f"# Synthetic incident `{name}` (mlinvestigate scenarios make {name}).\n"
+                  f"# Planted: {_DESCRIPTIONS[name]}.\n")
     spec_path.write_text(header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True),
                          encoding="utf-8")
     return spec_path
@@ -225,4 +228,8 @@ def e2e_rows(name: str, default: int) -> int:
     return min(E2E_ROWS.get(name, default), default)
 
 
-__all__ = ["DEFAULT_ROWS", "E2E_ROWS", "EXPECTED", "NAMES", "describe", "e2e_rows", "make"]
+_write_built = _write  # for the monitoring timelines (:mod:`.timeline`)
+
+from . import timeline  # noqa: E402  - uses _write_built
+
+__all__ = ["DEFAULT_ROWS", "E2E_ROWS", "EXPECTED", "NAMES", "describe", "e2e_rows", "make", "timeline"]
