@@ -254,5 +254,23 @@ def scenarios_make(name: str, directory: Path, rows: int | None, seed: int) -> N
     click.echo(f"wrote {spec}")
 
 
+@scenarios.command("timeline")
+@click.argument("variant")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--days", type=int, default=60, show_default=True)
+@click.option("--rows-per-day", type=int, default=150, show_default=True)
+def scenarios_timeline(variant: str, directory: Path, seed: int, days: int, rows_per_day: int) -> None:
+    """Write a monitoring timeline (steady, drift-day30, labels-delayed, serving-empty-day40) into DIRECTORY."""
+    from .scenarios import timeline
+
+    try:
+        spec = timeline.make(variant, _absolute(directory), seed=seed, days=days, rows_per_day=rows_per_day)
+    except InvestigationError as exc:
+        _fail(exc)
+    click.echo(f"wrote {spec}")
+    click.echo(f"monitor it: mlinvestigate monitor {spec}")
+
+
 if __name__ == "__main__":
     main()

@@ -94,3 +94,15 @@ def test_late_labels_replace_the_estimates_of_the_last_14_days(tmp_path):
     assert len(list((after.folder / "history" / "1d").glob("*.parquet"))) == 60  # nothing duplicated
     assert (state.windows["labelled_rows"].iloc[46:] >= 0.9 * state.windows["rows"].iloc[46:]).all()
     assert after.alerts == [] and after.exit_code == 0
+
+
+def test_timeline_from_the_command_line(tmp_path):
+    from tests.conftest import run_cli
+
+    made = run_cli("scenarios", "timeline", "steady", tmp_path / "t", "--days", "3", "--rows-per-day", "20")
+    assert made.returncode == 0, made.stderr
+    spec = tmp_path / "t" / "incident.yaml"
+    assert spec.exists() and timeline.info(spec)["days"] == 3
+    assert len(pd.read_parquet(tmp_path / "t" / "production.parquet")) == 60
+    bad = run_cli("scenarios", "timeline", "drift-day31", tmp_path / "u")
+    assert bad.returncode == 2 and "drift-day30" in bad.stderr and not (tmp_path / "u" / "incident.yaml").exists()

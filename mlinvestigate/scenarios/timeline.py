@@ -151,7 +151,7 @@ def make(variant: str, directory: str | Path, *, seed: int = 0, days: int = DAYS
         raise InvestigationError(f"unknown timeline {variant!r}.{hint} Available: {', '.join(NAMES)}.")
     onset = VARIANTS[variant].onset
     if days < 2 or (onset is not None and days <= onset) or rows_per_day < 10 or reference_rows < 100 \
-            or not 0 < label_delay < days:
+            or (variant == "labels-delayed" and not 0 < label_delay < days):
         raise InvestigationError(f"timeline {variant!r} needs more than {onset or 1} days, at least 10 rows a day, "
                                  "100 reference rows and a label delay shorter than the log "
                                  f"(got days={days}, rows_per_day={rows_per_day}, reference_rows={reference_rows}, "
