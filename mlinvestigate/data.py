@@ -423,7 +423,7 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
     A progress bar per phase (row counts, samples, each group of aggregates) on stderr when it
     is a terminal or ``progress`` is given (:class:`.engine.progress.Phases`).
     """
-    from .engine.aggregates import compute
+    from .engine.aggregates import compute, production_views
     from .engine.progress import Phases
 
     phases = Phases(progress)
@@ -459,6 +459,10 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
         try:
             aggregates = compute(engine, aggregate_columns(incident), sample_rows=sampled, phases=phases,
                                  samples={"reference": incident.reference, "production": incident.production})
+            with phases.phase("production rows per day and repeated ids", total=1, unit="query") as bar:
+                views = production_views(engine, timestamp=spec.columns.timestamp, id_column=spec.columns.id)
+                bar.update()
+            aggregates.daily_rows, aggregates.duplicate_ids = views.get("daily_rows"), views.get("duplicate_ids")
         except Exception as exc:  # noqa: BLE001 - an engine's error becomes one clear message
             raise DataError(f"{choice.engine} could not aggregate the incident's columns: {_short(exc)}") from None
     finally:
@@ -466,6 +470,8 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
     aggregates.timings = {k: round(v, 3) for k, v in phases.timings.items()}
     incident.engine, incident.aggregates = choice.engine, aggregates
     incident.engine_note = choice.describe(spec.sample_rows)
+    if aggregates.duplicate_ids is not None:
+        _exact_duplicates(incident, aggregates.duplicate_ids, choice.engine)
     if any(rows[r] > sampled[r] for r in rows):
         incident.warnings.append(
             f"{number(rows['reference'])} reference and {number(rows['production'])} production rows were read "
@@ -473,6 +479,20 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
             f"else on the pages uses a seeded sample of {number(sampled['reference'])} and "
             f"{number(sampled['production'])} rows.")
     return incident
+
+
+def _exact_duplicates(incident: Incident, repeats: int, engine: str) -> None:
+    """Production's repeated ids counted over every row, in place of the sample's count (a pair of
+    repeated rows is seldom sampled whole) and of its warning."""
+    column = incident.columns.id
+    incident.warnings = [w for w in incident.warnings if not w.startswith("production has ")
+                         or f"{column!r} (columns.id)" not in w]
+    incident.duplicate_ids["production"] = repeats
+    if repeats:
+        incident.warnings.append(
+            f"production has {number(repeats)} row(s) whose {column!r} (columns.id) repeats an earlier row "
+            f"(counted over every row by {engine}). Repeated rows count more than once in rates and volumes; "
+            "the skew check compares each id once and leaves out ids whose rows disagree.")
 
 
 def _source_sha256(source) -> str:
