@@ -364,3 +364,56 @@ def test_spark_and_duckdb_run_one_definition(tmp_path):
     native, searched = (ag.bin_counts(e, "production", grids) for e in engines)
     for name in grids:  # DuckDB's histogram() and Spark's binary search: the same bins
         assert np.array_equal(native[name], searched[name]), name
+
+
+# --- per-day views and repeated ids over every row ---------------------------------------------------
+def test_volumes_per_day_and_repeated_ids_count_every_row(scenario, tmp_path):
+    from mlinvestigate.data import read_table
+
+    path = scenario("health", rows=4000)
+    doc = yaml.safe_load(path.read_text())
+    prod = read_table(path.parent / doc["production"], "production")
+    prod = pd.concat([prod, prod.iloc[::100]], ignore_index=True)  # 40 rows repeat an earlier row's id
+    prod.to_parquet(tmp_path / "prod.parquet", coerce_timestamps="us", allow_truncated_timestamps=True)
+    doc.update(reference=str(path.parent / doc["reference"]), production="prod.parquet")
+    doc.pop("model", None)
+    doc.pop("serving", None)
+    (tmp_path / "i.yaml").write_text(yaml.safe_dump(doc))
+    pandas_inc = load_incident(_spec(tmp_path / "i.yaml", engine="pandas"))
+    duck_inc = load_incident(_spec(tmp_path / "i.yaml", engine="duckdb", sample_rows=800))
+    assert len(duck_inc.production) == 800
+    assert duck_inc.duplicate_ids["production"] == pandas_inc.duplicate_ids["production"] >= 40
+    assert any("counted over every row by duckdb" in w for w in duck_inc.warnings)
+    ha, hb = health.run(pandas_inc), health.run(duck_inc)
+    da, db = ha.tables["daily"], hb.tables["daily"]
+    assert list(da["day"]) == list(db["day"]) and list(da["rows"]) == list(db["rows"])
+    assert int(db["rows"].sum()) == len(prod)
+    sa, sb = (r.tables["signals"].set_index("signal").loc["volume"] for r in (ha, hb))
+    assert (sa["status"], sa["value"]) == (sb["status"], sb["value"])  # the median day's volume, exactly
+
+
+def test_nan_in_partitioned_parquet_counts_as_missing(tmp_path):
+    """NaN written by pyarrow across several files: missing on DuckDB as on pandas, never a maximum."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    for side in ("ref", "prod"):
+        for day in range(3):
+            x = rng.lognormal(0, 1, 400)
+            x[rng.random(400) < 0.05] = np.nan
+            part = tmp_path / side / f"date=2026-11-0{day + 1}"
+            part.mkdir(parents=True)
+            pq.write_table(pa.table({"x": x, "y": rng.integers(0, 2, 400), "p": rng.integers(0, 2, 400)}),
+                           part / "part-0.parquet")
+    (tmp_path / "i.yaml").write_text(yaml.safe_dump({
+        "name": "n", "reference": "ref", "production": "prod",
+        "columns": {"target": "y", "prediction": "p", "features": ["x"]}}))
+    pandas_inc = load_incident(_spec(tmp_path / "i.yaml", engine="pandas"))
+    duck_inc = load_incident(_spec(tmp_path / "i.yaml", engine="duckdb", sample_rows=300))
+    expected = tuple(int(df["x"].isna().sum()) for df in (pandas_inc.reference, pandas_inc.production))
+    agg = duck_inc.aggregates.columns["x"]
+    assert agg.missing == expected and min(expected) > 0
+    assert np.isfinite(agg.grid).all() and agg.grid[-1] == max(np.nanmax(df["x"]) for df in
+                                                               (pandas_inc.reference, pandas_inc.production))
+    _compare(drift.run(pandas_inc, domain=False), drift.run(duck_inc, domain=False))

@@ -137,8 +137,16 @@ def _latency(prod, column, day, n_days, expected) -> tuple[dict, dict | None]:
                    ratio=worst / expected), by_day
 
 
-def _volume(ts, day, days, expected, drop) -> tuple[dict, np.ndarray, np.ndarray]:
-    counts = np.bincount(day[day >= 0], minlength=len(days))
+def _engine_days(incident, days) -> np.ndarray | None:
+    """duckdb/spark: production rows per day over every row (the sample's days hold a fraction)."""
+    daily_rows = getattr(getattr(incident, "aggregates", None), "daily_rows", None)
+    if daily_rows is None:
+        return None
+    return np.array([daily_rows.get(str(d.date()), 0) for d in days], dtype=np.int64)
+
+
+def _volume(ts, day, days, expected, drop, counts=None) -> tuple[dict, np.ndarray, np.ndarray]:
+    counts = np.bincount(day[day >= 0], minlength=len(days)) if counts is None else counts
     partial = partial_days(ts, days)
     full = counts[~partial]
     if len(full) == 0:
@@ -302,9 +310,13 @@ def run(incident) -> Result:
             signals.append(_impossible_signal(cols.latency_ms, lat, bad, th["no_prediction"]))
     daily = pd.DataFrame()
     if has_time:
-        vol_signal, counts, partial = _volume(ts, day, days, expected.daily_volume, th["volume_drop"])
+        exact_days = _engine_days(incident, days)
+        vol_signal, counts, partial = _volume(ts, day, days, expected.daily_volume, th["volume_drop"], exact_days)
         signals.append(vol_signal)
-        daily = _daily_table(days, day, counts, partial, kinds, missing_pred, by_day)
+        daily = _daily_table(days, day, np.bincount(day[day >= 0], minlength=len(days)), partial, kinds,
+                             missing_pred, by_day)
+        if exact_days is not None:
+            daily["rows"] = exact_days  # every row's day; the rates stay on the sample
     else:
         signals.append(_signal("volume", "not checked", "not checked: the spec names no columns.timestamp"))
 

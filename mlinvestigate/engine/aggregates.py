@@ -153,6 +153,10 @@ class Aggregates:
     note: str = ""
     failed: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase of the load
+    # production over every row: rows per day of columns.timestamp (ISO date → rows) and rows whose
+    # columns.id repeats an earlier row's (None when the spec names no such column)
+    daily_rows: dict[str, int] | None = None
+    duplicate_ids: int | None = None
 
     @property
     def ks_error(self) -> float:
@@ -163,14 +167,15 @@ class Aggregates:
         return {"engine": self.engine, "rows": self.rows, "sample_rows": self.sample_rows,
                 "columns": {k: v.to_json() for k, v in self.columns.items()},
                 "quantiles_exact": self.quantiles_exact, "note": self.note, "failed": self.failed,
-                "timings": self.timings}
+                "timings": self.timings, "daily_rows": self.daily_rows, "duplicate_ids": self.duplicate_ids}
 
     @classmethod
     def from_json(cls, d: dict) -> Aggregates:
         return cls(engine=d["engine"], rows=d["rows"], sample_rows=d["sample_rows"],
                    columns={k: ColumnAggregate.from_json(v) for k, v in d["columns"].items()},
                    quantiles_exact=d.get("quantiles_exact", True), note=d.get("note", ""),
-                   failed=d.get("failed", {}), timings=d.get("timings", {}))
+                   failed=d.get("failed", {}), timings=d.get("timings", {}),
+                   daily_rows=d.get("daily_rows"), duplicate_ids=d.get("duplicate_ids"))
 
 
 # --- the queries ----------------------------------------------------------------------------------
@@ -250,6 +255,36 @@ def decile_query(role: str, columns: list[tuple[str, str, list[tuple[float, floa
             f"count(*) OVER (PARTITION BY k ORDER BY v) AS le FROM (SELECT v, CASE {cases} END AS k FROM "
             f"(SELECT {value_sql(name, kind)} AS v FROM {role}) AS s) AS t WHERE k IS NOT NULL) AS w WHERE {wanted}")
     return " UNION ALL ".join(branches)
+
+
+def daily_rows_query(role: str, timestamp: str) -> str:
+    """Rows per calendar day (UTC) of ``timestamp``; rows without a time apart (``day`` NULL)."""
+    return f"SELECT CAST(CAST({_ident(timestamp)} AS TIMESTAMP) AS DATE) AS day, count(*) AS n FROM {role} GROUP BY 1"
+
+
+def duplicate_ids_query(role: str, column: str) -> str:
+    """Rows whose ``column`` repeats an earlier row's (missing ids are no duplicates)."""
+    return f"SELECT count({_ident(column)}) - count(DISTINCT {_ident(column)}) AS repeats FROM {role}"
+
+
+def production_views(engine, *, timestamp: str | None, id_column: str | None) -> dict:
+    """What the per-day views and the duplicate-id count need from every production row.
+
+    A column the engine cannot read as a time (text in a format it does not parse) leaves
+    ``daily_rows`` out: the pages then count days on the sample, and say so.
+    """
+    out: dict = {}
+    if timestamp:
+        try:
+            table = engine.query(daily_rows_query("production", timestamp))
+        except Exception:  # noqa: BLE001 - the sample's per-day view is the fallback
+            table = None
+        if table is not None:
+            days = table[table["day"].notna()]
+            out["daily_rows"] = {str(pd.Timestamp(d).date()): int(n) for d, n in zip(days["day"], days["n"], strict=True)}
+    if id_column:
+        out["duplicate_ids"] = int(engine.query(duplicate_ids_query("production", id_column))["repeats"].iloc[0])
+    return out
 
 
 def group_rates_query(role: str, group: str, conditions: dict[str, str]) -> str:

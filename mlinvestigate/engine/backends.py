@@ -54,6 +54,13 @@ class DuckDBEngine:
         self.con.execute(f"SET memory_limit = '{os.environ.get('MLINVESTIGATE_DUCKDB_MEMORY', '2GB')}'")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")  # the load draws its own, per phase
+        # With union_by_name, DuckDB 2.0's statistics propagation takes parquet columns holding NaN
+        # for columns without any: isnan() is then always false and max() returns NaN.
+        self.con.execute("SET disabled_optimizers = 'statistics_propagation'")
+        try:  # days are UTC days, as on Spark (spark.sql.session.timeZone) and in pandas
+            self.con.execute("SET TimeZone = 'UTC'")
+        except Exception:  # noqa: BLE001 - without the ICU extension DuckDB has no time zones at all
+            pass
         self.threads = int(self.con.execute("SELECT current_setting('threads')").fetchall()[0][0])
         # read as text from CSV: a model version "2.10" must not become 2.1
         cols = spec.columns
