@@ -30,7 +30,7 @@ from .spec import IncidentSpec, load_spec, table_files
 from .stats.triage_time import parse_datetime
 
 FEATURE_TYPES = ("numeric", "categorical", "boolean", "datetime")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -185,9 +185,8 @@ def feature_type(s: pd.Series) -> str:
         return "datetime"
     if pd.api.types.is_numeric_dtype(s):
         return "numeric"
-    non_null = s.dropna()
-    if len(non_null) and non_null.map(type).isin([bool, np.bool_]).all():
-        return "boolean"
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) == "boolean":
+        return "boolean"  # Python or NumPy booleans with missing values (infer_dtype scans in C)
     return "categorical"
 
 
@@ -325,10 +324,10 @@ class Incident:
     def save_cache(self, folder: Path) -> Path:
         """Write the typed frames and metadata so notebooks of this run skip parsing."""
         folder.mkdir(parents=True, exist_ok=True)
-        self.reference.to_parquet(folder / "reference.parquet")
-        self.production.to_parquet(folder / "production.parquet")
-        if self.offline is not None:
-            self.offline.to_parquet(folder / "offline.parquet")
+        for name, frame in (("reference", self.reference), ("production", self.production),
+                            ("offline", self.offline)):
+            if frame is not None:
+                _write_frame(frame, folder / f"{name}.arrow")
         meta = {
             "version": _CACHE_VERSION, "spec": str(self.spec.source), "features": self.features,
             "feature_types": self.feature_types, "kind": self.kind,
@@ -380,25 +379,29 @@ def load_incident(spec: IncidentSpec | str | Path, *, cache: str | Path | None =
         if key not in _CACHED:
             _CACHED.clear()  # one run's incident at a time
             _CACHED[key] = _from_cache(spec, Path(cache), trust_model)
+            _CACHED[key].results = {}  # findings one page computes and another reads (the run's data is fixed)
         return _CACHED[key]
 
     choice = _engines.choose(spec)
     if choice.engine != "pandas":
         return _load_with_engine(spec, choice, trust_model, progress)
-    inputs = []
-    frames = {}
-    for role, path in (("reference", spec.reference), ("production", spec.production),
-                       ("serving.offline", spec.serving.offline)):
-        if path is None:
-            continue
+    from concurrent.futures import ThreadPoolExecutor
+
+    sources = {role: path for role, path in (("reference", spec.reference), ("production", spec.production),
+                                             ("serving.offline", spec.serving.offline), ("model", spec.model.path))
+               if path is not None}
+    # the checksums are read in a thread while the tables are parsed (hashlib releases the GIL)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digests = {role: pool.submit(sha256_of, path) for role, path in sources.items()}
+        frames = {}
         text_cols = tuple(c for c in (spec.columns.model_version, spec.columns.label_source, spec.columns.status)
-                     if c is not None)
-        frames[role] = read_table(path, role, text_columns=text_cols)
-        inputs.append({"role": role, "path": str(path), "sha256": sha256_of(path),
-                       "rows": int(len(frames[role]))})
-    if spec.model.path is not None:
-        inputs.append({"role": "model", "path": str(spec.model.path),
-                       "sha256": sha256_of(spec.model.path), "rows": None})
+                          if c is not None)
+        for role, path in sources.items():
+            if role != "model":
+                frames[role] = read_table(path, role, text_columns=text_cols)
+        inputs = [{"role": role, "path": str(path), "sha256": digests[role].result(),
+                   "rows": int(len(frames[role])) if role in frames else None}
+                  for role, path in sources.items()]
     incident = _build(spec, frames["reference"], frames["production"], frames.get("serving.offline"),
                       inputs, trust_model)
     incident.engine_note = choice.describe(spec.sample_rows)
@@ -504,13 +507,26 @@ def _source_sha256(source) -> str:
     return sha256_of(source)
 
 
+def _write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """The run's cache is uncompressed Arrow IPC: at a million rows a side it is written in a
+    third of parquet's time and read back, memory-mapped, about ten times faster, once per kernel."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    feather.write_feather(pa.Table.from_pandas(frame, preserve_index=True), path, compression="uncompressed")
+
+
+def _read_frame(path: Path) -> pd.DataFrame | None:
+    import pyarrow.feather as feather
+
+    return feather.read_table(path, memory_map=True).to_pandas() if path.exists() else None
+
+
 def _from_cache(spec: IncidentSpec, folder: Path, trust_model: bool) -> Incident:
     meta = json.loads((folder / "incident.json").read_text())
-    offline = folder / "offline.parquet"
     return Incident(
-        spec=spec, reference=pd.read_parquet(folder / "reference.parquet"),
-        production=pd.read_parquet(folder / "production.parquet"),
-        offline=pd.read_parquet(offline) if offline.exists() else None,
+        spec=spec, reference=_read_frame(folder / "reference.arrow"),
+        production=_read_frame(folder / "production.arrow"), offline=_read_frame(folder / "offline.arrow"),
         features=meta["features"], feature_types=meta["feature_types"], kind=meta["kind"],
         classes=meta["classes"], positive_label=meta["positive_label"], warnings=meta["warnings"],
         inputs=meta["inputs"], missing_in_production=meta["missing_in_production"],

@@ -29,7 +29,9 @@ from .errors import InvestigationError
 from .findings import Finding
 from .spec import IncidentSpec, load_spec
 
-KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]  # the kernel's loopback notice is noise on a terminal
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL",  # the kernel's loopback notice is noise on a terminal
+               # imports while the runner loads the data, not in the first page (mlinvestigate.warm)
+               "--IPKernelApp.exec_lines=['import mlinvestigate.warm']"]
 
 
 @dataclass
