@@ -109,7 +109,8 @@ def _chunk(rng: np.random.Generator, n: int, production: bool, day: int) -> pa.T
     cols["score"] = score
     cols["prediction"] = (score > 0.5).astype(np.int8)
     start = np.datetime64("2026-11-01") + np.timedelta64(day, "D")
-    cols["event_time"] = start + (rng.random(n) * 86_400e9).astype("timedelta64[ns]")
+    # microseconds, as most pipelines write them (Spark cannot read nanosecond parquet timestamps)
+    cols["event_time"] = (start + (rng.random(n) * 86_400e9).astype("timedelta64[ns]")).astype("datetime64[us]")
     return pa.table(cols)
 
 
