@@ -107,6 +107,7 @@ GROUPED_MODULES = {"test_first_command", "test_monitor", "test_summary", "test_r
                    "test_scenarios", "test_drift"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups from the marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.module.__name__.rpartition(".")[2] if getattr(item, "module", None) else ""
