@@ -132,9 +132,14 @@ def attribute_gap(outcome_ref: np.ndarray, *, covariate_weights: np.ndarray | No
     point = split(ref, cov, prior)
     rng = np.random.default_rng(seed)
     draws = {p: [] for p in PARTS}
-    for _ in range(n_resamples if n > 1 else 0):
-        for p, v in split(*levels(rng.integers(0, n, n))).items():
-            draws[p].append(v)
+    resamples = n_resamples if n > 1 else 0
+    x_cov, x_prior = x * w_cov, x * w_prior
+    for start in range(0, resamples, 50):  # 50 resamples per array operation
+        idx = rng.integers(0, n, (min(50, resamples - start), n))
+        for level in zip(x[idx].mean(axis=1), x_cov[idx].sum(axis=1) / w_cov[idx].sum(axis=1),
+                         x_prior[idx].sum(axis=1) / w_prior[idx].sum(axis=1), strict=True):
+            for p, v in split(*map(float, level)).items():
+                draws[p].append(v)
     parts = {}
     for p in PARTS:
         d = np.asarray(draws[p])
@@ -148,6 +153,8 @@ def attribute_gap(outcome_ref: np.ndarray, *, covariate_weights: np.ndarray | No
         notes.append("measurement part is zero: the labelled production rows were not found to be biased")
     if outside and outside.get("share"):
         notes.append(f"{share:.0%} of labelled production rows lie where reference has no rows; the model scores "
-                     f"{metric_out:.3f} there ({outside.get('rows', 0):,} rows): that loss is the out-of-support part")
+                     f"{metric_out:.3f} there ({outside.get('rows', 0):,} rows"
+                     + (f" in a seeded sample of {outside['sample']:,} labelled rows" if outside.get("sample") else "")
+                     + "): that loss is the out-of-support part")
     return {"reference": ref, "production": observed_production, "gap": ref - observed_production,
             "parts": parts, "effective_sample_size": ess, "reference_rows": n, "reliability": notes}

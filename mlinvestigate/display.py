@@ -162,13 +162,34 @@ def show_html(markup: str) -> None:
     display(HTML(markup))
 
 
+FIGURE_DPI = 100
+
+
+def figure_png(fig) -> bytes:
+    """A figure as PNG bytes, drawn once.
+
+    Every figure of the kit lays itself out (``layout="constrained"``), so the inline backend's
+    ``bbox_inches="tight"``, which draws each figure a second time to measure it, is not needed:
+    saving here instead halves the cost of the figures, most of a small run's time.
+    """
+    import io
+
+    if fig.get_layout_engine() is None:
+        fig.set_layout_engine("constrained")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, facecolor="white")
+    return buffer.getvalue()
+
+
 def show_figure(fig) -> None:
     """Display a matplotlib figure (embedded as PNG in the report) and free it."""
     import matplotlib.pyplot as plt
-    from IPython.display import display
+    from IPython.display import Image, display
 
-    display(fig)
-    plt.close(fig)
+    try:
+        display(Image(data=figure_png(fig), format="png"))
+    finally:
+        plt.close(fig)
 
 
 def note(text: str) -> None:

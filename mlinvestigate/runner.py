@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, resources
-from .contract import registered
+from .contract import registered, registered_so_far
 from .data import load_incident
 from .display import esc
 from .document import DRAFT, findings_document, write_json
@@ -243,11 +243,15 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
     spec_path = Path(spec).expanduser().resolve()
     out = Path(out).expanduser().resolve()
     notebooks = Path(notebooks).resolve() if notebooks else None
-    spec_obj = load_spec(spec_path)  # a broken spec fails before any kernel starts
-    selected = _select(checks_to_run, notebooks)
-    # kernels start (and import) while the data is read; a refused spec stops them again
-    workers = _Workers(max(1, min(jobs, len(selected))), spec_path.parent, _plugin_env())
+    if not spec_path.is_file():  # the commonest mistake costs no kernel start
+        load_spec(spec_path)
+    # Kernels start (and import for seconds) first, while this process reads the spec, imports the
+    # checks and loads the data; a refused spec or unusable data stops them again.
+    wanted = len(checks_to_run) if checks_to_run else jobs
+    workers = _Workers(max(1, min(jobs, wanted)), spec_path.parent, _plugin_env())
     try:
+        spec_obj = load_spec(spec_path)
+        selected = _select(checks_to_run, notebooks)
         return _investigate(spec_obj, out, selected, notebooks, workers, checks_to_run=checks_to_run,
                             trust_model=trust_model, progress=progress)
     finally:
@@ -336,7 +340,8 @@ def _plugin_env() -> dict[str, str]:
     """Kernels import the modules of checks registered here that are not built in."""
     from .checks import CHECK_IDS, PLUGINS_ENV
 
-    modules = [c.module for cid, c in registered().items() if cid not in CHECK_IDS]
+    # checks registered so far in this process: built-in modules need not be imported to know it
+    modules = [c.module for cid, c in registered_so_far().items() if cid not in CHECK_IDS]
     known = [m for m in os.environ.get(PLUGINS_ENV, "").split(",") if m]
     return {PLUGINS_ENV: ",".join(dict.fromkeys(known + modules))} if modules or known else {}
 

@@ -218,7 +218,7 @@ OUT_OF_SUPPORT_RATIO = 100.0  # density ratio at the clip: production rows refer
 MIN_OUT_OF_SUPPORT_ROWS = 30  # labelled rows needed out of support to measure the model there
 
 
-def _out_of_support(domain, incident, *, rows: int = 50_000) -> dict | None:
+def _out_of_support(domain, incident, *, rows: int = 20_000) -> dict | None:
     """Labelled production rows out of the reference's support: their share and the metric there."""
     from .data import sample_rows
     from .stats.domain import density_ratios
@@ -233,7 +233,10 @@ def _out_of_support(domain, incident, *, rows: int = 50_000) -> dict | None:
     out, outcome = out[ok], outcome[ok]
     if out.sum() < MIN_OUT_OF_SUPPORT_ROWS:
         return None
-    return {"share": float(out.mean()), "metric": float(outcome[out].mean()), "rows": int(out.sum())}
+    found = {"share": float(out.mean()), "metric": float(outcome[out].mean()), "rows": int(out.sum())}
+    if len(labelled) < int(incident.labelled.sum()):
+        found["sample"] = len(labelled)  # said on the page
+    return found
 
 
 def _outside_reference(domain, incident, *, seed: int, rows: int = 20_000,

@@ -78,7 +78,9 @@ def investigated(scenario, tmp_path_factory):
     runs: dict[tuple, dict] = {}
 
     def run(spec: Path, out: Path) -> Path:
-        proc = run_cli("run", spec, "--out", out)
+        # one kernel: the test processes already keep every core busy, and a second kernel would
+        # cost its start-up and imports again for every scenario
+        proc = run_cli("run", spec, "--out", out, "--jobs", "1")
         assert proc.returncode in (0, 1), proc.stderr
         folder = next(p for p in out.iterdir() if p.is_dir())
         (out / "exit-code").write_text(str(proc.returncode))  # beside the report, not in it

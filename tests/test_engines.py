@@ -105,16 +105,29 @@ def test_auto_picks_pandas_for_small_files_and_duckdb_for_large_ones(scenario, m
 
 
 # --- the SQL definitions --------------------------------------------------------------------------
-def test_the_bin_search_is_searchsorted():
+@needs_spark
+def test_spark_bins_are_searchsorted(tmp_path):
+    """Spark's bin search (Bucketizer on split points one double up) puts a value on a grid point in
+    that point's bin, like np.searchsorted(side="left"); NaN, ±inf and NULL are in no bin; a column
+    without grid points has every finite value in its one bin."""
+    from mlinvestigate.engine.backends import SparkEngine
+
     rng = np.random.default_rng(0)
     grid = np.unique(rng.normal(size=37).round(2))
     x = np.concatenate([rng.normal(size=500), grid, [np.nan, np.inf, -np.inf]])
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t AS SELECT unnest($1::DOUBLE[]) AS v", [x.tolist()])
-    source = f"(SELECT v, {ag._array(grid)} AS g FROM t WHERE isfinite(v)) AS s"
-    got = con.execute(ag.search_sql(source, ["v"], {"v": ("g", len(grid))})).fetchnumpy()
-    order = np.argsort(got["v"], kind="stable")
-    assert np.array_equal(got["p_v"][order], np.searchsorted(grid, np.sort(x[np.isfinite(x)]), side="left"))
+    frame = pd.DataFrame({"v": x, "w": x, "label": 0, "pred": 0})
+    frame.loc[3, "v"] = None
+    for side in ("ref", "prod"):
+        frame.to_parquet(tmp_path / f"{side}.parquet")
+    spec = parse_spec({"name": "t", "reference": "ref.parquet", "production": "prod.parquet", "engine": "spark",
+                       "spark": {"master": "local[2]"},
+                       "columns": {"target": "label", "prediction": "pred", "features": ["v", "w"]}},
+                      source=tmp_path / "i.yaml")
+    got = ag.bin_counts(SparkEngine(spec), "reference", {"v": ("numeric", grid), "w": ("numeric", np.array([]))})
+    v = frame["v"].to_numpy(float)
+    v = v[np.isfinite(v)]
+    assert np.array_equal(got["v"], np.bincount(np.searchsorted(grid, v, side="left"), minlength=len(grid) + 1))
+    assert got["w"].tolist() == [int(np.isfinite(x).sum())]
 
 
 def test_group_rates_on_duckdb_match_pandas(scenario):
@@ -362,7 +375,7 @@ def test_spark_and_duckdb_run_one_definition(tmp_path):
              for name in ("heavy", "counts", "when")}
     engines = [connect(_spec(path, spark=spark_opts), e) for e in ("duckdb", "spark")]
     native, searched = (ag.bin_counts(e, "production", grids) for e in engines)
-    for name in grids:  # DuckDB's histogram() and Spark's binary search: the same bins
+    for name in grids:  # DuckDB's histogram() and Spark's Bucketizer: the same bins
         assert np.array_equal(native[name], searched[name]), name
 
 

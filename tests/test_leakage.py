@@ -144,6 +144,9 @@ def test_shared_rows_and_chance_baseline():
     assert st.shared_share(h[:2], h) == (2, 1.0)
     assert st.shared_share(st.row_hashes(a.assign(x=a["x"] + 10)), h) == (0, 0.0)
     assert st.duplicate_share([1, 2, 2, 3]) == 0.5
+    # the same rows read into other dtypes on the other side (integers, categories) still match
+    b = pd.DataFrame({"x": [1, 2, 3, 4], "c": pd.Categorical(["a", "b", "a", "b"], categories=["b", "a"])})
+    assert st.shared_share(st.row_hashes(b), h) == (4, 1.0)
 
 
 def test_period_overlap_and_late_values():

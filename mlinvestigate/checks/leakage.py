@@ -146,8 +146,10 @@ def _shared_rows(incident) -> dict:
     features = [f for f in incident.features if f in ref.columns and f in prod.columns]
     if features:
         def hashes(df):
-            present = df[features].notna().any(axis=1).to_numpy()
-            return st.row_hashes(pd.DataFrame({f: st.as_numbers(df[f]) for f in features}))[present]
+            present = np.zeros(len(df), dtype=bool)
+            for f in features:
+                present |= df[f].notna().to_numpy()
+            return st.row_hashes(df[features])[present]
 
         h_ref, h_prod = hashes(ref), hashes(prod)
         n, share = st.shared_share(h_prod, h_ref)

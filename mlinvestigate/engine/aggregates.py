@@ -27,12 +27,13 @@ below it (:attr:`ColumnAggregate.ks_error`, measured from the exact counts: abou
 exact CDF, each within one bin of its rank. No quantile sketch is involved, so DuckDB and Spark
 return the same numbers.
 
-The one place the two engines run different SQL is step 3's bin search: DuckDB's native
-``histogram(v, boundaries)`` aggregate, and on Spark (which has no such aggregate) the portable
-binary search of :func:`search_sql`, one subquery per power of two. Both count values in
-``(grid[i-1], grid[i]]``; the binary search runs on DuckDB too, ten times slower than
-``histogram`` (170 s against 16 s for 41 columns of 1M rows on two shared cores), which is why it is
-kept for Spark only. ``tests/test_engines.py`` checks that both give identical counts on one grid.
+The one place the two engines differ is step 3's bin search: DuckDB's native
+``histogram(v, boundaries)`` aggregate; Spark has no such aggregate, so there each value's bin is
+found by Spark ML's ``Bucketizer`` (a binary search per value on the executors, bins
+``[s[j], s[j+1])``) on split points moved one double up from the grid's (``nextafter``), which makes
+them the same right-closed bins ``(grid[i-1], grid[i]]``; the rows per bin are then grouped in SQL
+(:func:`searched_bins_query`). ``tests/test_engines.py`` checks that both give identical counts on
+one grid, and that Spark's bins are ``np.searchsorted``'s at grid points, between them and beyond.
 """
 
 from __future__ import annotations
@@ -69,35 +70,6 @@ def _literal(x: float) -> str:
 
 def _array(grid: np.ndarray) -> str:
     return "[" + ", ".join(_literal(x) for x in grid) + "]"
-
-
-def search_levels(columns: dict[str, int]) -> list[int]:
-    """The steps of the binary search: powers of two, largest first, covering every grid."""
-    top = max(columns.values(), default=0)
-    steps = []
-    step = 1
-    while step <= top:
-        steps.append(step)
-        step *= 2
-    return steps[::-1]
-
-
-def search_sql(source: str, carried: list[str], grids: dict[str, tuple[str, int]]) -> str:
-    """``np.searchsorted(grid, v, side="left")`` of every ``v`` as a binary search over subqueries.
-
-    ``grids`` maps a value column to the name of its grid (a list column) and the grid's length;
-    each level adds one power of two to ``p_<value>`` where the grid's element there is still
-    below the value (lists are 1-based). Returns a query with ``carried`` columns and one
-    ``p_<value>`` per value column.
-    """
-    names = list(carried) + [g for g, _ in grids.values()] + [f"0 AS p_{v}" for v in grids]
-    query = f"SELECT {', '.join(names)} FROM {source}"
-    keep = list(carried) + [g for g, _ in grids.values()]
-    for level, step in enumerate(search_levels({v: n for v, (_, n) in grids.items()})):
-        moves = [f"p_{v} + CASE WHEN p_{v} + {step} <= {n} AND {g}[p_{v} + {step}] < {v} THEN {step} "
-                 f"ELSE 0 END AS p_{v}" for v, (g, n) in grids.items()]
-        query = f"SELECT {', '.join(keep + moves)} FROM ({query}) AS l{level}"
-    return query
 
 
 @dataclass
@@ -204,28 +176,29 @@ def value_counts(row, i: int) -> tuple[int, int, int]:
     return present - nan - inf, int(row["n_rows"]) - present + nan, inf
 
 
-def bins_query(role: str, numeric: dict[str, tuple[str, np.ndarray]], *, native: bool) -> str:
-    """Counts of every numeric column's finite values per grid bin ``(grid[i-1], grid[i]]``.
+def bins_query(role: str, numeric: dict[str, tuple[str, np.ndarray]]) -> str:
+    """Counts of every numeric column's finite values per grid bin ``(grid[i-1], grid[i]]`` with
+    DuckDB's ``histogram(v, boundaries)`` aggregate, which bins exactly so (one scan, a binary
+    search per value)."""
+    parts = [f"histogram({value_sql(name, kind)}, {_array(grid)}) FILTER (WHERE "
+             f"{_finite(value_sql(name, kind))}) AS h{i}" for i, (name, (kind, grid)) in enumerate(numeric.items())]
+    return f"SELECT {', '.join(parts)} FROM {role}"
 
-    ``native``: DuckDB's ``histogram(v, boundaries)`` aggregate, which bins exactly so (one scan,
-    a binary search per value). Otherwise a portable binary search in plain SQL
-    (:func:`search_sql`) grouped by bin, one grouping set per column: what Spark runs.
-    """
-    if native:
-        parts = [f"histogram({value_sql(name, kind)}, {_array(grid)}) FILTER (WHERE "
-                 f"{_finite(value_sql(name, kind))}) AS h{i}" for i, (name, (kind, grid)) in enumerate(numeric.items())]
-        return f"SELECT {', '.join(parts)} FROM {role}"
-    values, grids, keys = [], {}, []
-    for i, (name, (kind, grid)) in enumerate(numeric.items()):
-        values += [f"{value_sql(name, kind)} AS v{i}", f"{_array(grid)} AS g{i}"]
-        grids[f"v{i}"] = (f"g{i}", len(grid))
-        keys.append(f"CASE WHEN {_finite(f'v{i}')} THEN p_v{i} ELSE -1 END AS b{i}")
-    carried = [f"v{i}" for i in range(len(numeric))]
-    searched = search_sql(f"(SELECT {', '.join(values)} FROM {role}) AS s", carried, grids)
-    names = [f"b{i}" for i in range(len(numeric))]
+
+def values_only_query(role: str, numeric: dict[str, tuple[str, np.ndarray]]) -> str:
+    """Every numeric column's value as ``v<i>``: what an engine's own bin search reads."""
+    return f"SELECT {', '.join(f'{value_sql(n, k)} AS v{i}' for i, (n, (k, _)) in enumerate(numeric.items()))} FROM {role}"
+
+
+def searched_bins_query(source: str, count: int) -> str:
+    """Rows per bin from ``source``, a relation holding each column's value ``v<i>`` and the number
+    of its grid points below it ``p<i>`` (its bin), one grouping set per column; values that are not
+    finite get bin -1."""
+    keys = [f"CASE WHEN {_finite(f'v{i}')} THEN CAST(p{i} AS INTEGER) ELSE -1 END AS b{i}" for i in range(count)]
+    names = [f"b{i}" for i in range(count)]
     sets = ", ".join(f"({b})" for b in names)
-    return (f"SELECT {', '.join(names)}, count(*) AS n FROM (SELECT {', '.join(keys)} FROM ({searched}) AS found) "
-            f"AS t GROUP BY GROUPING SETS ({sets})")
+    return (f"SELECT {', '.join(names)}, count(*) AS n FROM (SELECT {', '.join(keys)} FROM {source}) AS t "
+            f"GROUP BY GROUPING SETS ({sets})")
 
 
 def categories_query(role: str, categorical: list[str]) -> str:
@@ -403,7 +376,8 @@ def _deciles(engine, grids: dict, counts: dict, finite: dict, bar=None) -> dict[
 
 def bin_counts_from(table: pd.DataFrame, grids: dict[str, tuple[str, np.ndarray]], *,
                     native: bool) -> dict[str, np.ndarray]:
-    """Counts per grid bin (``len(grid) + 1`` of them) of each column from a :func:`bins_query` result."""
+    """Counts per grid bin (``len(grid) + 1`` of them) of each column from a :func:`bins_query`
+    (``native``) or :func:`searched_bins_query` result."""
     out = {}
     for i, (name, (_, grid)) in enumerate(grids.items()):
         counts = np.zeros(len(grid) + 1, np.int64)
@@ -423,9 +397,12 @@ def bin_counts_from(table: pd.DataFrame, grids: dict[str, tuple[str, np.ndarray]
 
 
 def bin_counts(engine, role: str, grids: dict[str, tuple[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Counts of each column's finite values per bin ``(grid[i-1], grid[i]]`` on one side."""
-    native = getattr(engine, "native_histogram", False)
-    return bin_counts_from(engine.query(bins_query(role, grids, native=native)), grids, native=native)
+    """Counts of each column's finite values per bin ``(grid[i-1], grid[i]]`` on one side: DuckDB's
+    ``histogram`` aggregate, or the engine's own search (``engine.searched_bins``, Spark's
+    Bucketizer) grouped by :func:`searched_bins_query`."""
+    if getattr(engine, "native_histogram", False):
+        return bin_counts_from(engine.query(bins_query(role, grids)), grids, native=True)
+    return bin_counts_from(engine.searched_bins(role, grids), grids, native=False)
 
 
 def _with_points(grid: np.ndarray, counts: np.ndarray, points: list[tuple[float, int]]) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError
@@ -154,9 +155,7 @@ def spark_session(spec: IncidentSpec):
                         "(and a Java runtime).") from None
     builder = (SparkSession.builder.master(spec.spark.master).appName("mlinvestigate")
                .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.shuffle.partitions", "8").config("spark.sql.ansi.enabled", "false")
-               # the bin search is one large CASE expression per column: too large for generated code
-               .config("spark.sql.codegen.wholeStage", "false"))
+               .config("spark.sql.shuffle.partitions", "8").config("spark.sql.ansi.enabled", "false"))
     for key, value in spec.spark.conf.items():
         builder = builder.config(key, str(value).lower() if isinstance(value, bool) else str(value))
     _SPARK = builder.getOrCreate()
@@ -169,7 +168,7 @@ class SparkEngine:
 
     name = "spark"
     dialect = "spark"
-    native_histogram = False  # no histogram aggregate: the portable binary search (aggregates.search_sql)
+    native_histogram = False  # no histogram aggregate: Spark ML's Bucketizer finds the bins (searched_bins)
 
     def __init__(self, spec: IncidentSpec):
         self.spark = spark_session(spec)
@@ -201,6 +200,37 @@ class SparkEngine:
         self.frames[role] = df
 
     def query(self, sql: str) -> pd.DataFrame:
+        rows = self.spark.sql(self._dialect(sql)).collect()
+        return pd.DataFrame([r.asDict() for r in rows])
+
+    def searched_bins(self, role: str, grids: dict) -> pd.DataFrame:
+        """Rows per grid bin ``(grid[i-1], grid[i]]`` of each numeric column (the table of
+        :func:`.aggregates.searched_bins_query`).
+
+        Bucketizer's buckets are ``[s[j], s[j+1])``; with the split points one double above the
+        grid's, ``s[j] <= v`` holds exactly when ``grid[j] < v``, so the bucket is the number of grid
+        points below ``v``: ``np.searchsorted(grid, v, side="left")``, the bin of the other engines.
+        """
+        from pyspark.ml.feature import Bucketizer
+
+        from .aggregates import searched_bins_query, values_only_query
+
+        df = self.spark.sql(self._dialect(values_only_query(role, grids)))
+        searched = [i for i, (_, grid) in enumerate(grids.values()) if len(grid)]
+        for i, (_, grid) in enumerate(grids.values()):
+            if not len(grid):  # no grid point: every finite value is in the one bin
+                df = df.withColumn(f"p{i}", df[f"v{i}"] * 0)
+        if searched:
+            up = {i: np.nextafter(np.asarray(grid, dtype=float), np.inf) for i, (_, grid) in enumerate(grids.values())}
+            df = Bucketizer(splitsArray=[[-np.inf, *up[i].tolist(), np.inf] for i in searched],
+                            inputCols=[f"v{i}" for i in searched], outputCols=[f"p{i}" for i in searched],
+                            handleInvalid="keep").transform(df)
+        view = f"mli_bins_{role}"
+        df.createOrReplaceTempView(view)
+        return self.query(searched_bins_query(view, len(grids)))
+
+    def _dialect(self, sql: str) -> str:
+        """A query written in DuckDB's dialect, as Spark SQL."""
         import sqlglot
         from sqlglot import exp
 
@@ -214,10 +244,7 @@ class SparkEngine:
                 node.set("this", "UNIX_MICROS")
             return node
 
-        tree = sqlglot.parse_one(sql, read="duckdb").transform(fix, copy=False)
-        text = tree.sql(dialect="spark")
-        rows = self.spark.sql(text).collect()
-        return pd.DataFrame([r.asDict() for r in rows])
+        return sqlglot.parse_one(sql, read="duckdb").transform(fix, copy=False).sql(dialect="spark")
 
     def rows(self, role: str) -> int:
         return int(self.frames[role].count())

@@ -36,10 +36,10 @@ from ..engine import connect
 from ..engine.aggregates import _array, _finite, _ident, category_label, value_sql
 from ..errors import DataError
 from ..stats import drift as sd
-from ..stats.intervals import fdr, wilson
+from ..stats.intervals import wilson
 from ..stats.triage_serving import status_kinds
 from ..stats.triage_time import parse_datetime
-from .windows import PARTIAL_COVERAGE, Baseline, Window, window_stats
+from .windows import PARTIAL_COVERAGE, Baseline, Window, feature_rows, window_stats
 
 _US = pd.Timedelta(microseconds=1)
 
@@ -296,14 +296,7 @@ class EngineWindows:
             else:  # not aggregated by the engine: from the window's sample
                 d = column_drift(inc.reference[f], sample[f], base.features[f], min_share=min_share)
             stats[f] = d
-        names = list(stats)
-        p_adj, _ = fdr([stats[f].p_value for f in names])
-        miss_adj, _ = fdr([stats[f].missing_p for f in names])
-        return {f: {"psi": stats[f].psi, "psi_excess": stats[f].psi_excess, "p_adjusted": float(p_adj[i]),
-                    "missing_rate": stats[f].missing_rate_production,
-                    "missing_reference": stats[f].missing_rate_reference,
-                    "missing_p_adjusted": float(miss_adj[i]), "rows": float(stats[f].n_production)}
-                for i, f in enumerate(names)}
+        return feature_rows(stats)
 
 
 def conform(frame: pd.DataFrame, incident) -> pd.DataFrame:

@@ -369,6 +369,12 @@ def _features(incident, base: Baseline, rows: pd.DataFrame) -> dict[str, dict]:
         else:
             d = column_drift(ref[f], rows[f], kind, min_share=min_share)
         stats[f] = d
+    return feature_rows(stats)
+
+
+def feature_rows(stats: dict[str, sd.Drift]) -> dict[str, dict]:
+    """A window's per-feature history row from its drift statistics, p-values adjusted over the
+    window's features (Benjamini–Hochberg)."""
     names = list(stats)
     p_adj, _ = fdr([stats[f].p_value for f in names])
     miss_adj, _ = fdr([stats[f].missing_p for f in names])

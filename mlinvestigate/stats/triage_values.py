@@ -25,7 +25,8 @@ def text_codes(values) -> tuple[np.ndarray, list[str]]:
     if isinstance(s.dtype, pd.CategoricalDtype):
         codes, uniques = s.cat.codes.to_numpy(), list(s.cat.categories)
     else:
-        codes, uniques = pd.factorize(s.astype(object), use_na_sentinel=True)
+        # numbers, booleans and strings factorize in their own dtype (as objects: 10x slower at 1M rows)
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
     texts = [as_text(u) for u in uniques]
     labels = sorted(set(texts))
     remap = np.asarray(pd.Index(labels).get_indexer(texts), dtype=np.int64)
