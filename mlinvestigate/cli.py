@@ -16,6 +16,11 @@ import click
 from . import __version__, resources
 from .errors import InvestigationError
 
+# jsonschema (under nbformat, which papermill and nbconvert use) imports rfc3987_syntax whenever it
+# is installed, and that compiles a grammar for 3 CPU seconds of every run; nbformat's schemas check
+# no IRI format, so the command line skips that optional import (jsonschema expects it may fail).
+sys.modules.setdefault("rfc3987_syntax", None)
+
 
 def _progress(msg: str) -> None:
     click.echo(f"mlinvestigate: {msg}", err=True)
@@ -53,12 +58,19 @@ def _output_folder(out: Path) -> Path:
 
 def _run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool,
          single_file: bool = False) -> int:
+    spec, out = _absolute(spec), _output_folder(out)
+    chosen = _checks_option(checks)
+    kernels = None
+    if spec.is_file():
+        # the kernels start first and import while this process imports the runner and loads the data
+        from . import kernels as kernel_pool
+
+        kernels = kernel_pool.start(kernel_pool.count(jobs, chosen), spec.parent)
     from .runner import investigate
 
-    spec, out = _absolute(spec), _output_folder(out)
     try:
-        result = investigate(spec, out=out, checks_to_run=_checks_option(checks), jobs=jobs,
-                             trust_model=trust_model, progress=_progress)
+        result = investigate(spec, out=out, checks_to_run=chosen, jobs=jobs, trust_model=trust_model,
+                             progress=_progress, kernels=kernels)
     except InvestigationError as exc:
         _fail(exc)
     doc = result.findings

@@ -426,7 +426,7 @@ class CheckContract:
     facts: Callable[[dict, Context], dict] = _no_facts  # named in FACTS, for the gap attribution
     about_the_gap: str = ""  # said next to the headline gap when this check is clear (it judges the gap)
     notebook: Path | None = None  # default: the packaged notebooks/<id>.ipynb
-    cost: float = 1.0  # relative run time; the runner starts the costliest first
+    cost: float = 1.0  # seconds its page takes at the working size (1M rows a side); the runner starts the costliest first
     evidence: type[Evidence] | None = None  # the type of its finding's evidence (required by register)
     monitor: tuple[MonitorRule, ...] = ()  # the alert rules `mlinvestigate monitor` evaluates per window
 

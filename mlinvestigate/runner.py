@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shlex
 import tempfile
 import time
@@ -21,17 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__, resources
-from .contract import registered, registered_so_far
+from . import kernels as kernel_pool
+from .contract import registered
 from .data import load_incident
 from .display import esc
 from .document import DRAFT, findings_document, write_json
 from .errors import InvestigationError
 from .findings import Finding
+from .kernels import Kernel, threads_per_kernel
 from .spec import IncidentSpec, load_spec
-
-KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL",  # the kernel's loopback notice is noise on a terminal
-               # imports while the runner loads the data, not in the first page (mlinvestigate.warm)
-               "--IPKernelApp.exec_lines=['import mlinvestigate.warm']"]
 
 
 @dataclass
@@ -99,39 +96,7 @@ class _Task:
     timing: dict = field(default_factory=dict)  # seconds spent executing and rendering, filled in by the run
 
 
-class _Kernel:
-    """One IPython kernel that executes several notebooks in turn.
-
-    Starting a kernel and importing pandas, scikit-learn and matplotlib costs seconds; a run
-    executes ten notebooks, so each worker keeps its kernel (papermill accepts a running kernel
-    manager) and the incident is read from the run's cache once per kernel.
-    """
-
-    def __init__(self, cwd: str, threads: int, env: dict[str, str]):
-        from jupyter_client.manager import KernelManager
-
-        env = {**os.environ, **env, "OMP_NUM_THREADS": str(threads)}
-        # OpenMP threads (gradient boosting) spin-wait for each other when there are more threads
-        # than free cores, which made fits 20x slower with two kernels on two cores.
-        self.cwd = cwd
-        self.km = KernelManager(kernel_name="python3")
-        self.km.start_kernel(cwd=cwd, env=env, extra_arguments=KERNEL_ARGS)
-
-    def execute(self, source: str, target: str, parameters: dict) -> None:
-        import papermill as pm
-
-        if not self.km.is_alive():  # a notebook that killed its kernel must not fail the next one
-            self.km.restart_kernel(now=True)
-        pm.execute_notebook(source, target, kernel_name="python3", parameters=parameters,
-                            progress_bar=False, km=self.km,
-                            # the notebook is written once at the end, not after every cell
-                            request_save_on_cell_execute=False, autosave_cell_every=0)
-
-    def close(self) -> None:
-        self.km.shutdown_kernel(now=True)
-
-
-def _run_task(kernel: _Kernel, task: _Task, render: Callable[[Path, Path, dict], None]) -> dict:
+def _run_task(kernel: Kernel, task: _Task, render: Callable[[Path, Path, dict], None]) -> dict:
     """Execute and render one notebook; return its finding (an ``error`` one when it failed)."""
     folder = Path(task.parameters["out"])
     out_nb = folder / f"{task.check}.ipynb"
@@ -169,7 +134,7 @@ class _Workers:
     a second time.
     """
 
-    def __init__(self, jobs: int, cwd: Path, env: dict[str, str]):
+    def __init__(self, jobs: int, cwd: Path, env: dict[str, str], kernels: list[Kernel] | None = None):
         import queue
         import threading
 
@@ -177,16 +142,19 @@ class _Workers:
         self.results: queue.Queue = queue.Queue()
         self._render_lock = threading.Lock()
         self._exporter = None
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        self.threads = [threading.Thread(target=self._serve, args=(str(cwd), threads, env), daemon=True)
-                        for _ in range(jobs)]
+        # kernels the caller started already (the command line does, before its imports), else new ones
+        started = list(kernels or [])
+        jobs = len(started) or jobs
+        self.threads = [threading.Thread(target=self._serve, daemon=True,
+                                         args=(str(cwd), threads_per_kernel(jobs), env,
+                                               started[i] if i < len(started) else None))
+                        for i in range(jobs)]
         for t in self.threads:
             t.start()
 
-    def _serve(self, cwd: str, threads: int, env: dict[str, str]) -> None:
-        kernel = None
+    def _serve(self, cwd: str, threads: int, env: dict[str, str], kernel: Kernel | None) -> None:
         try:
-            kernel = _Kernel(cwd, threads, env)
+            kernel = kernel or Kernel(cwd, threads, env)
             while (task := self.tasks.get()) is not None:
                 try:
                     self.results.put((task.check, _run_task(kernel, task, self.render)))
@@ -229,11 +197,13 @@ def _failed(check: str, what: str, **evidence) -> dict:
 
 def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run: list[str] | None = None,
                 jobs: int = 2, trust_model: bool = False, notebooks: Path | None = None,
-                progress: Callable[[str], None] | None = None) -> RunResult:
+                progress: Callable[[str], None] | None = None, kernels: list[Kernel] | None = None) -> RunResult:
     """Run the investigations of one incident into a new dated report folder.
 
     ``spec`` and ``out`` are resolved against the current directory here, once; notebooks,
-    workers and templates only ever see absolute paths.
+    workers and templates only ever see absolute paths. ``kernels``, started by the caller
+    (:func:`mlinvestigate.kernels.start`, in the spec's folder), are used instead of ``jobs`` new
+    ones, and shut down at the end like them.
 
     Raises
     ------
@@ -243,12 +213,11 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
     spec_path = Path(spec).expanduser().resolve()
     out = Path(out).expanduser().resolve()
     notebooks = Path(notebooks).resolve() if notebooks else None
-    if not spec_path.is_file():  # the commonest mistake costs no kernel start
+    if not spec_path.is_file() and not kernels:  # the commonest mistake costs no kernel start
         load_spec(spec_path)
     # Kernels start (and import for seconds) first, while this process reads the spec, imports the
     # checks and loads the data; a refused spec or unusable data stops them again.
-    wanted = len(checks_to_run) if checks_to_run else jobs
-    workers = _Workers(max(1, min(jobs, wanted)), spec_path.parent, _plugin_env())
+    workers = _Workers(kernel_pool.count(jobs, checks_to_run), spec_path.parent, kernel_pool.plugin_env(), kernels)
     try:
         spec_obj = load_spec(spec_path)
         selected = _select(checks_to_run, notebooks)
@@ -334,16 +303,6 @@ def _select(requested: list[str] | None, notebooks: Path | None) -> dict[str, Pa
     if missing:
         raise InvestigationError(f"no notebook for check(s) {', '.join(missing)}")
     return {c: p for c, p in available.items() if c in requested}
-
-
-def _plugin_env() -> dict[str, str]:
-    """Kernels import the modules of checks registered here that are not built in."""
-    from .checks import CHECK_IDS, PLUGINS_ENV
-
-    # checks registered so far in this process: built-in modules need not be imported to know it
-    modules = [c.module for cid, c in registered_so_far().items() if cid not in CHECK_IDS]
-    known = [m for m in os.environ.get(PLUGINS_ENV, "").split(",") if m]
-    return {PLUGINS_ENV: ",".join(dict.fromkeys(known + modules))} if modules or known else {}
 
 
 def _failed_index(folder: Path, doc: dict, meta: dict, error: str) -> None:

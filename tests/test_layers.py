@@ -17,7 +17,7 @@ LAYERS = [
     {"contract", "thresholds", "spec", "data", "engine", "model", "findings", "metrics"},
     {"checks"},
     {"plots", "widgets", "diagnosis", "attribution", "document", "summary", "export", "lab", "scenarios"},
-    {"runner", "monitoring", "warm"},  # monitoring runs investigations; warm imports for kernels
+    {"runner", "monitoring", "warm", "kernels"},  # monitoring runs investigations; warm imports for kernels
     {"cli", "__main__"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
@@ -117,14 +117,16 @@ def test_declared_dependencies_are_the_ones_imported():
 
 
 def test_imported_packages_are_declared():
-    """Every third-party package the package imports is a declared dependency."""
+    """Every third-party package the package imports is a declared dependency (or of an extra
+    users install for a feature, such as ``spark``; not the tests' own)."""
     import re
     import sys
     import tomllib
 
     project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
     declared = set()
-    for requirement in project["dependencies"]:
+    extras = [r for name, reqs in project.get("optional-dependencies", {}).items() if name != "test" for r in reqs]
+    for requirement in project["dependencies"] + extras:
         name = re.split(r"[<>=!~\[ ;]", requirement, maxsplit=1)[0].lower()
         declared.add(IMPORT_NAMES.get(name, name.replace("-", "_")))
     imported = set()

@@ -823,4 +823,4 @@ CONTRACT = register(CheckContract(
                                            "score as much as a label definition change would")),
     actions=_actions, alerts=_alerts, monitor=MONITOR,
     checklist=(("data", "Production inputs look like reference inputs"),),
-    cost=2.5))
+    cost=18))

@@ -502,4 +502,4 @@ CONTRACT = register(CheckContract(
                             reason="a feature that went missing in serving changes its distribution"),),
     actions=_actions, alerts=_alerts, monitor=MONITOR,
     checklist=(("infrastructure", "Serving is healthy (errors, latency, volume, input quality)"),),
-    cost=0.7))
+    cost=6))

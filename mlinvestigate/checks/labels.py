@@ -873,4 +873,4 @@ CONTRACT = register(CheckContract(
                               reason="class shares moved at the same inputs and scores: the labels changed, "
                                      "not the traffic"),),
     checklist=(("measurement", "Labels are as clean and as defined as offline"),),
-    cost=2.5))
+    cost=16))

@@ -659,4 +659,4 @@ CONTRACT = register(CheckContract(
                                     reason="a leak inflates offline agreement between score and label")),
     actions=_actions,
     checklist=(("data", "No feature learned from the future"),),
-    cost=2.0))
+    cost=6))

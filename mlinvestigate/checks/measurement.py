@@ -542,4 +542,4 @@ CONTRACT = register(CheckContract(
     actions=_actions, alerts=_alerts, facts=_facts, evidence=MeasurementEvidence, monitor=MONITOR,
     about_the_gap="The measurement check found the comparison fair: same metric, representative labels.",
     checklist=(("measurement", "Offline and production metrics compare like with like"),),
-    cost=2.0))
+    cost=4.5))

@@ -810,4 +810,4 @@ CONTRACT = register(CheckContract(
                                     reason="a new class balance changes how often a score is right")),
     actions=_actions, alerts=_alerts, facts=_facts, evidence=PriorShiftEvidence,
     checklist=(("model", "The class balance (target distribution) is unchanged"),),
-    cost=1.0))
+    cost=3))

@@ -497,4 +497,4 @@ CONTRACT = register(CheckContract(
                                     reason="a segment the model fails on changes how often a score is right")),
     actions=_actions, evidence=SegmentsEvidence,
     checklist=(("model", "No segment fails on its own"),),
-    cost=1.2))
+    cost=5))

@@ -536,4 +536,4 @@ CONTRACT = register(CheckContract(
                                     reason="skewed inputs change how often the model is right at a given score")),
     actions=_actions,
     checklist=(("data", "Features are computed the same way offline and live"),),
-    cost=1.0))
+    cost=2.5))

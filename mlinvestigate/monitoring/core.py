@@ -294,7 +294,8 @@ def render_page(spec_path: Path, folder: Path, w, *, title: str, name: str, trus
     import papermill as pm
 
     from .. import resources
-    from ..runner import KERNEL_ARGS, render_html
+    from ..kernels import KERNEL_ARGS
+    from ..runner import render_html
 
     executed = folder / "monitor.ipynb"
     parameters = {"spec": str(spec_path), "out": str(folder), "data": "", "trust_model": trust_model,

@@ -33,6 +33,8 @@ Choices, each for a reason:
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -210,14 +212,24 @@ class DomainClassifier:
                                   if f in {self.encoding.features[j] for j in union}})
             columns = [np.searchsorted(union, cols) for cols in self.columns]
         out = np.empty(len(frame))
-        # in chunks: a million rows of 50 features would otherwise be a 400 MB matrix
-        chunk = max(1_000, PREDICT_CELLS // max(len(encoding.features), 1))
-        for start in range(0, len(frame), chunk):
+        # in chunks: a million rows of 50 features would otherwise be a 400 MB matrix; at least one
+        # chunk per core
+        cores = os.cpu_count() or 1
+        chunk = max(1_000, min(PREDICT_CELLS // max(len(encoding.features), 1), -(-len(frame) // cores)))
+        starts = range(0, len(frame), chunk)
+
+        def one(start: int) -> np.ndarray:
             X = encoding.matrix(frame.iloc[start:start + chunk])
-            with threadpool_limits(limits=1, user_api="openmp"):
-                out[start:start + len(X)] = np.mean(
-                    [m.predict_proba(X[:, cols])[:, 1] for m, cols in zip(self.models, columns, strict=True)],
-                    axis=0)
+            return np.mean([m.predict_proba(X[:, cols])[:, 1] for m, cols in zip(self.models, columns, strict=True)],
+                           axis=0)
+
+        # One OpenMP thread per prediction, chunks side by side in threads instead (the trees are
+        # walked without the GIL): OpenMP threads competing with another kernel for the cores spin,
+        # while a chunk thread just waits its turn.
+        workers = min(len(starts), cores)
+        with threadpool_limits(limits=1, user_api="openmp"), ThreadPoolExecutor(max(workers, 1)) as pool:
+            for start, p in zip(starts, pool.map(one, starts), strict=True):
+                out[start:start + len(p)] = p
         return out
 
 
