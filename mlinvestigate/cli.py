@@ -60,12 +60,15 @@ def _run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool
          single_file: bool = False) -> int:
     spec, out = _absolute(spec), _output_folder(out)
     chosen = _checks_option(checks)
-    kernels = None
-    if spec.is_file():
-        # the kernels start first and import while this process imports the runner and loads the data
-        from . import kernels as kernel_pool
+    from . import kernels as kernel_pool
+    from .spec import load_spec
 
-        kernels = kernel_pool.start(kernel_pool.count(jobs, chosen), spec.parent)
+    try:  # a broken spec or a missing file is refused before any kernel starts
+        load_spec(spec, registry=False)
+    except InvestigationError as exc:
+        _fail(exc)
+    # the kernels start first and import while this process imports the runner and loads the data
+    kernels = kernel_pool.start(kernel_pool.count(jobs, chosen), spec.parent if spec.is_file() else spec)
     from .runner import investigate
 
     try:

@@ -128,6 +128,9 @@ def aggregate_drift(agg, *, min_share: float, ks_error: float = 0.0) -> sd.Drift
                                        missing_production=agg.missing[1], min_share=min_share)
 
 
+THREADED_ROWS = 200_000  # rows of both sides from which columns are compared in threads
+
+
 def univariate(reference: pd.DataFrame, production: pd.DataFrame, kinds: dict[str, str], *,
                min_share: float, workers: int | None = None, aggregates=None) -> dict[str, sd.Drift]:
     """:func:`column_drift` for every column of ``kinds``, in threads (sorting releases the GIL).
@@ -136,6 +139,8 @@ def univariate(reference: pd.DataFrame, production: pd.DataFrame, kinds: dict[st
     from them (every row, not the in-memory sample).
     """
     workers = workers or min(4, os.cpu_count() or 1)
+    if len(reference) + len(production) < THREADED_ROWS:
+        workers = 1  # small columns: the threads would mostly wait for the GIL (twice the CPU time)
     exact = aggregates.columns if aggregates is not None else {}
 
     def one(name: str) -> sd.Drift:
