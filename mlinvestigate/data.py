@@ -30,7 +30,7 @@ from .spec import IncidentSpec, load_spec, table_files
 from .stats.triage_time import parse_datetime
 
 FEATURE_TYPES = ("numeric", "categorical", "boolean", "datetime")
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -513,13 +513,18 @@ def _write_frame(frame: pd.DataFrame, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.feather as feather
 
-    feather.write_feather(pa.Table.from_pandas(frame, preserve_index=True), path, compression="uncompressed")
+    # one record batch: a kernel can then use the memory-mapped numbers as they are (below)
+    feather.write_feather(pa.Table.from_pandas(frame, preserve_index=True), path, compression="uncompressed",
+                          chunksize=max(len(frame), 1))
 
 
 def _read_frame(path: Path) -> pd.DataFrame | None:
+    """A cached frame, its numeric columns without nulls viewing the memory-mapped file instead of
+    copies (``split_blocks``: one block per column), so each kernel holds only what it changes
+    (at a million rows a side, 0.4 GB less per side and per kernel)."""
     import pyarrow.feather as feather
 
-    return feather.read_table(path, memory_map=True).to_pandas() if path.exists() else None
+    return feather.read_table(path, memory_map=True).to_pandas(split_blocks=True) if path.exists() else None
 
 
 def _from_cache(spec: IncidentSpec, folder: Path, trust_model: bool) -> Incident:
