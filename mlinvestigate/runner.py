@@ -213,8 +213,8 @@ def investigate(spec: str | Path, *, out: str | Path = "reports", checks_to_run:
     spec_path = Path(spec).expanduser().resolve()
     out = Path(out).expanduser().resolve()
     notebooks = Path(notebooks).resolve() if notebooks else None
-    if not spec_path.is_file() and not kernels:  # the commonest mistake costs no kernel start
-        load_spec(spec_path)
+    if not kernels:  # a broken spec or a missing file costs no kernel start (the caller checked, if it started them)
+        load_spec(spec_path, registry=False)
     # Kernels start (and import for seconds) first, while this process reads the spec, imports the
     # checks and loads the data; a refused spec or unusable data stops them again.
     workers = _Workers(kernel_pool.count(jobs, checks_to_run), spec_path.parent, kernel_pool.plugin_env(), kernels)
