@@ -68,7 +68,10 @@ def _run(spec: Path, out: Path, checks: str | None, jobs: int, trust_model: bool
     except InvestigationError as exc:
         _fail(exc)
     # the kernels start first and import while this process imports the runner and loads the data
-    kernels = kernel_pool.start(kernel_pool.count(jobs, chosen), spec.parent if spec.is_file() else spec)
+    try:
+        kernels = kernel_pool.start(kernel_pool.count(jobs, chosen), spec.parent if spec.is_file() else spec)
+    except Exception:  # noqa: BLE001 - the runner tries again and reports it on every page it cannot run
+        kernels = None
     from .runner import investigate
 
     try:
