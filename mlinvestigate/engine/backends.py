@@ -216,15 +216,15 @@ class SparkEngine:
         from .aggregates import searched_bins_query, values_only_query
 
         df = self.spark.sql(self._dialect(values_only_query(role, grids)))
-        searched = [i for i, (_, grid) in enumerate(grids.values()) if len(grid)]
+        splits = {}
         for i, (_, grid) in enumerate(grids.values()):
-            if not len(grid):  # no grid point: every finite value is in the one bin
+            if len(grid):
+                splits[i] = [-np.inf, *np.nextafter(np.asarray(grid, dtype=float), np.inf).tolist(), np.inf]
+            else:  # no grid point: every finite value is in the one bin
                 df = df.withColumn(f"p{i}", df[f"v{i}"] * 0)
-        if searched:
-            up = {i: np.nextafter(np.asarray(grid, dtype=float), np.inf) for i, (_, grid) in enumerate(grids.values())}
-            df = Bucketizer(splitsArray=[[-np.inf, *up[i].tolist(), np.inf] for i in searched],
-                            inputCols=[f"v{i}" for i in searched], outputCols=[f"p{i}" for i in searched],
-                            handleInvalid="keep").transform(df)
+        if splits:
+            df = Bucketizer(splitsArray=list(splits.values()), inputCols=[f"v{i}" for i in splits],
+                            outputCols=[f"p{i}" for i in splits], handleInvalid="keep").transform(df)
         view = f"mli_bins_{role}"
         df.createOrReplaceTempView(view)
         return self.query(searched_bins_query(view, len(grids)))
@@ -235,11 +235,7 @@ class SparkEngine:
         from sqlglot import exp
 
         def fix(node):
-            # sqlglot shifts literal list indexes (DuckDB's are 1-based, Spark's 0-based) but not
-            # computed ones; DuckDB's epoch_us is Spark's unix_micros
-            if isinstance(node, exp.Bracket) and not all(isinstance(e, exp.Literal) for e in node.expressions):
-                node.set("expressions", [exp.Sub(this=exp.Paren(this=e), expression=exp.Literal.number(1))
-                                         for e in node.expressions])
+            # DuckDB's epoch_us is Spark's unix_micros
             if isinstance(node, exp.Anonymous) and str(node.this).lower() == "epoch_us":
                 node.set("this", "UNIX_MICROS")
             return node
