@@ -165,19 +165,33 @@ def show_html(markup: str) -> None:
 FIGURE_DPI = 100
 
 
-def figure_png(fig) -> bytes:
+def figure_png(fig, dpi: int = FIGURE_DPI) -> bytes:
     """A figure as PNG bytes, drawn once.
 
-    Every figure of the kit lays itself out (``layout="constrained"``), so the inline backend's
-    ``bbox_inches="tight"``, which draws each figure a second time to measure it, is not needed:
-    saving here instead halves the cost of the figures, most of a small run's time.
+    Every figure of the kit lays itself out (``layout="constrained"``). ``savefig`` draws a figure
+    that has a layout engine twice (once without rendering, to lay it out, then for real), and the
+    inline backend's ``bbox_inches="tight"`` would measure it once more: drawing the canvas once
+    (the layout runs inside that draw) and encoding its pixels gives the same image for less than
+    half the cost of the figures, which are most of a small run's time. Minor ticks of logarithmic
+    axes (eight per decade, each a tick object with its own line and label) are dropped: they cost
+    about a third of such a figure and the labelled decades carry the reading.
     """
     import io
 
+    from matplotlib.image import imsave
+    from matplotlib.ticker import NullLocator
+
     if fig.get_layout_engine() is None:
         fig.set_layout_engine("constrained")
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() in ("log", "symlog"):
+                axis.set_minor_locator(NullLocator())
+    fig.set_dpi(dpi)
+    fig.patch.set_facecolor("white")
+    fig.canvas.draw()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=FIGURE_DPI, facecolor="white")
+    imsave(buffer, fig.canvas.buffer_rgba(), format="png", dpi=dpi)
     return buffer.getvalue()
 
 

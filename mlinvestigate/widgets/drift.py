@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import io
-
 import ipywidgets as widgets
 import pandas as pd
 
-from ..display import table_html
+from ..display import figure_png, table_html
 
 
 def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    try:
+        return figure_png(fig, dpi=90)
+    finally:
+        plt.close(fig)
 
 
 class FeatureExplorer(widgets.VBox):

@@ -3,12 +3,10 @@ of production, and break it down by a second column."""
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 
 from ..checks.segments import WEEK, drill_down, metric_over_time
-from ..display import esc, table_html
+from ..display import esc, figure_png, table_html
 
 NONE = "(none)"
 
@@ -101,7 +99,7 @@ def _png(frame, result, column: str, value: str) -> bytes:
     from ..plots.segments import metric_over_time as draw
 
     fig = draw(frame, result, column, value)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    try:
+        return figure_png(fig, dpi=90)
+    finally:
+        plt.close(fig)
