@@ -334,9 +334,21 @@ def _awkward(tmp_path, rows=2500):
     return tmp_path / "i.yaml"
 
 
-def test_duckdb_deciles_counts_and_ks_bound_match_numpy(tmp_path):
+@pytest.mark.parametrize("split", [False, True], ids=["fetched", "split-then-fetched"])
+def test_duckdb_deciles_counts_and_ks_bound_match_numpy(tmp_path, monkeypatch, split):
+    """Exact deciles whether the values inside their bins are fetched at once, or (as for hundreds of
+    millions of rows) the bins are split by more counting passes first and fetched in small batches."""
+    passes, fetches = [], []
+    if split:
+        monkeypatch.setattr(ag, "REFINE_ABOVE", 20)
+        monkeypatch.setattr(ag, "BRACKET_BUDGET", 15)
+        counting, fetching = ag.bin_counts, ag.bracket_query
+        monkeypatch.setattr(ag, "bin_counts", lambda *a: passes.append(a[1]) or counting(*a))
+        monkeypatch.setattr(ag, "bracket_query", lambda *a: fetches.append(a) or fetching(*a))
     path = _awkward(tmp_path)
     inc = load_incident(_spec(path, engine="duckdb", sample_rows=500))
+    if split:  # the reference counted more than once before production, and fetched in several batches
+        assert passes.index("production") >= 2 and len(fetches) >= 2
     ref, prod = (pd.read_parquet(tmp_path / f"{s}.parquet") for s in ("ref", "prod"))
     for name in ("heavy", "counts", "flat"):
         agg = inc.aggregates.columns[name]

@@ -12,10 +12,10 @@ does not grow with rows. Per side, in this order:
    just below it, so that such a value has a bin of its own;
 3. **counts per grid bin** (:func:`bins_query`, one scan) over the finite values, bins
    ``(grid[i-1], grid[i]]``; the reference first;
-4. **exact reference deciles** (:func:`decile_query`): the reference counts say which bin holds
-   each decile's rank; one scan keeps only the values inside those bins (about 1% of the rows) and
-   ranks them (``row_number`` partitioned by bin, so it spreads over Spark's executors). The
-   deciles and the number of values at or below them join the grid;
+4. **exact reference deciles** (:func:`bracket_query`): the reference counts say which bin holds
+   each decile's rank and how many values it holds; one filtered scan per column returns only the
+   values inside those bins (about 1% of the rows, fetched in batches of bounded size) and the
+   driver ranks them with NumPy. The deciles and the number of values at or below them join the grid;
 5. the production side's counts per bin of that final grid;
 6. **counts per category** of every categorical column, missing ones apart (``GROUPING SETS``).
 
@@ -46,6 +46,9 @@ import pandas as pd
 
 FINE = 1000          # quantiles of each side's sample at j / FINE make the grid
 DECILES = 10         # PSI's bins: the reference's deciles (stats.drift.BINS)
+BRACKET_BUDGET = 2_000_000  # values fetched per decile query (about 50 MB); see _deciles
+REFINE_ABOVE = 1_000_000    # a column's values inside its decile bins above which they are split first
+SPLIT = 256                 # parts of a decile bin in that split
 
 
 def _ident(name: str) -> str:
@@ -211,22 +214,20 @@ def categories_query(role: str, categorical: list[str]) -> str:
             f"FROM ({inner}) AS t GROUP BY GROUPING SETS ({sets})")
 
 
-def decile_query(role: str, columns: list[tuple[str, str, list[tuple[float, float, list[int]]]]]) -> str:
-    """The values at given ranks inside given bins: ``columns`` holds (name, kind, bins), a bin
-    being ``(low, high, ranks)`` (values in ``(low, high]``, 0-based ranks among them).
+def bracket_query(role: str, columns: list[tuple[int, str, str, list[tuple[float, float]]]]) -> str:
+    """The values inside given bins: ``columns`` holds (c, name, kind, bins), ``c`` a number that
+    names the column in the result and a bin ``(low, high)`` the values in ``(low, high]``.
 
-    One ``UNION ALL`` branch per column (``c`` = its position): the values inside the bins get the
-    bin's number ``k``, their rank ``r`` within it and ``le``, how many of the bin's values are at
-    or below them (ties included); only the rows at the asked ranks come back.
+    One ``UNION ALL`` branch per column: its values inside the bins, with the bin's number ``k``.
+    A plain filtered scan, no window and no sort: the caller knows from the exact counts per bin how
+    many values come back and ranks them in NumPy (:func:`_deciles`).
     """
     branches = []
-    for c, (name, kind, bins) in enumerate(columns):
-        cases = " ".join(f"WHEN v > {_literal(lo)} AND v <= {_literal(hi)} THEN {k}" for k, (lo, hi, _) in enumerate(bins))
-        wanted = " OR ".join(f"(k = {k} AND r IN ({', '.join(map(str, ranks))}))" for k, (_, _, ranks) in enumerate(bins))
+    for c, name, kind, bins in columns:
+        cases = " ".join(f"WHEN v > {_literal(lo)} AND v <= {_literal(hi)} THEN {k}" for k, (lo, hi) in enumerate(bins))
         branches.append(
-            f"SELECT {c} AS c, k, r, v, le FROM (SELECT k, v, row_number() OVER (PARTITION BY k ORDER BY v) - 1 AS r, "
-            f"count(*) OVER (PARTITION BY k ORDER BY v) AS le FROM (SELECT v, CASE {cases} END AS k FROM "
-            f"(SELECT {value_sql(name, kind)} AS v FROM {role}) AS s) AS t WHERE k IS NOT NULL) AS w WHERE {wanted}")
+            f"SELECT {int(c)} AS c, k, v FROM (SELECT v, CASE {cases} END AS k FROM "
+            f"(SELECT {value_sql(name, kind)} AS v FROM {role}) AS s) AS t WHERE k IS NOT NULL")
     return " UNION ALL ".join(branches)
 
 
@@ -336,39 +337,88 @@ def _ks_error(grid: np.ndarray, counts: np.ndarray, n: int) -> float:
     return float(inner.max(initial=0.0) / n)
 
 
+def _locate(grid: np.ndarray, cum: np.ndarray, ranks: list[int]):
+    """Where each rank falls on a grid with exact counts (``cum``: values at or below each point):
+    ranks whose value the grid already says (the minimum's bin, a point-mass bin) as (value, count),
+    and the others per bin index as ranks counted from the bin's start."""
+    found, bins = [], {}
+    for r in ranks:
+        b = int(np.searchsorted(cum, r, side="right"))
+        if b == 0 or grid[b - 1] == np.nextafter(grid[b], -np.inf):
+            found.append((float(grid[b]), int(cum[b])))
+        else:
+            bins.setdefault(b, []).append(int(r - cum[b - 1]))
+    return found, bins
+
+
 def _deciles(engine, grids: dict, counts: dict, finite: dict, bar=None) -> dict[str, list[tuple[float, int]]]:
     """Each column's exact reference deciles with the count of reference values at or below them.
 
-    The exact counts per bin say which bin holds each decile's rank; a decile in the first bin is the
-    minimum, one in a point-mass bin is that value; the others are ranked by :func:`decile_query`.
+    The exact counts per bin say which bin holds each decile's rank and how many values it holds; a
+    decile in the first bin is the minimum, one in a point-mass bin is that value. For the others,
+    the values inside their bins come back (:func:`bracket_query`) and are ranked here with NumPy,
+    in batches of at most BRACKET_BUDGET values, so memory stays bounded whatever the rows. Where a
+    column's bins hold more than REFINE_ABOVE values (hundreds of millions of rows), one more
+    counting pass splits them into SPLIT equal parts first and only the parts that hold a decile
+    come back. A window (``row_number() OVER (PARTITION BY bin ORDER BY v)``) did the ranking in
+    SQL before; it cost as much as a counting pass, where this filter costs about a tenth of one.
     """
     out: dict[str, list[tuple[float, int]]] = {}
-    asked = []
+    pending: dict[str, tuple[str, np.ndarray, np.ndarray, list[int]]] = {}  # kind, grid, cum, ranks
     for name, (kind, grid) in grids.items():
         n = finite[name]
-        if n == 0 or len(grid) == 0:
+        out[name] = []
+        if n > 0 and len(grid):
+            ranks = sorted(set(np.floor(np.arange(1, DECILES) / DECILES * (n - 1)).astype(np.int64).tolist()))
+            pending[name] = (kind, grid, np.cumsum(counts[name])[:len(grid)], ranks)
+    asked = []  # (name, kind, [(low, high, ranks)], [values below each bin], values inside)
+    for _ in range(3):  # refinements; a bin that does not split (one repeated value) is fetched as it is
+        wide: dict[str, tuple[str, np.ndarray]] = {}
+        for name, (kind, grid, cum, ranks) in pending.items():
+            found, bins = _locate(grid, cum, ranks)
+            out[name] += found
+            inside = int(sum(cum[b] - cum[b - 1] for b in bins))
+            if bins and inside > REFINE_ABOVE:
+                parts = [np.linspace(grid[b - 1], grid[b], SPLIT + 1)[1:-1] for b in bins]
+                wide[name] = (kind, np.unique(np.concatenate([grid, *parts])))
+            elif bins:
+                order = sorted(bins)
+                asked.append((name, kind, [(float(grid[b - 1]), float(grid[b]), bins[b]) for b in order],
+                              [int(cum[b - 1]) for b in order], inside))
+        if not wide:
+            break
+        finer = bin_counts(engine, "reference", wide)
+        pending = {name: (kind, grid, np.cumsum(finer[name])[:len(grid)], pending[name][3])
+                   for name, (kind, grid) in wide.items()}
+        for name in wide:  # their ranks are located again on the finer grid
             out[name] = []
+    else:
+        for name, (kind, grid, cum, ranks) in pending.items():
+            found, bins = _locate(grid, cum, ranks)
+            out[name] += found
+            order = sorted(bins)
+            asked.append((name, kind, [(float(grid[b - 1]), float(grid[b]), bins[b]) for b in order],
+                          [int(cum[b - 1]) for b in order], int(sum(cum[b] - cum[b - 1] for b in order))))
+    batch: list[int] = []
+    for i in range(len(asked)):
+        batch.append(i)
+        if i < len(asked) - 1 and sum(asked[j][4] for j in batch) + asked[i + 1][4] <= BRACKET_BUDGET:
             continue
-        cum = np.cumsum(counts[name])[:len(grid)]  # values at or below each grid point
-        ranks = sorted(set(np.floor(np.arange(1, DECILES) / DECILES * (n - 1)).astype(np.int64).tolist()))
-        found, bins = [], {}
-        for r in ranks:
-            b = int(np.searchsorted(cum, r, side="right"))
-            if b == 0 or grid[b - 1] == np.nextafter(grid[b], -np.inf):
-                found.append((float(grid[b]), int(cum[b])))
-            else:
-                bins.setdefault(b, []).append(int(r - cum[b - 1]))
-        out[name] = found
-        if bins:
-            asked.append((name, kind, [(float(grid[b - 1]), float(grid[b]), rs) for b, rs in sorted(bins.items())],
-                          [int(cum[b - 1]) for b in sorted(bins)]))
-    if asked:
-        table = engine.query(decile_query("reference", [(n, k, bins) for n, k, bins, _ in asked]))
-        for c, (name, _, _, below) in enumerate(asked):
-            part = table[table["c"].astype(int) == c]
-            for k, le, v in zip(part["k"].astype(int), part["le"].astype(np.int64), part["v"].astype(float),
-                                strict=True):
-                out[name].append((v, below[k] + int(le)))
+        table = engine.query(bracket_query("reference", [(j, asked[j][0], asked[j][1],
+                                                          [(lo, hi) for lo, hi, _ in asked[j][2]]) for j in batch]))
+        c, k, v = (table["c"].to_numpy(np.int64), table["k"].to_numpy(np.int64), table["v"].to_numpy(float))
+        order = np.lexsort((v, k, c))  # one sort: by column, bin, value
+        c, k, v = c[order], k[order], v[order]
+        for j in batch:
+            name, _, bins, below, _ = asked[j]
+            lo, hi = np.searchsorted(c, j, "left"), np.searchsorted(c, j, "right")
+            for b, (_, _, ranks) in enumerate(bins):
+                inside = v[lo + np.searchsorted(k[lo:hi], b, "left"):lo + np.searchsorted(k[lo:hi], b, "right")]
+                for r in ranks:
+                    if r < len(inside):  # the counts and the filter read the same values
+                        x = float(inside[r])
+                        out[name].append((x, below[b] + int(np.searchsorted(inside, x, side="right"))))
+        batch = []
     if bar is not None:
         bar.update()
     return out
