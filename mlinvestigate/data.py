@@ -449,11 +449,20 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
                 inputs.append({"role": role, "path": str(source), "sha256": _source_sha256(source),
                                "rows": rows[role]})
                 bar.update()
-        offline = None
+        offline, joined = None, None
         if spec.serving.offline is not None:
-            offline = read_table(spec.serving.offline, "serving.offline")
+            with phases.phase("serving.offline: the sample's twins and the join of every row", total=1) as bar:
+                try:
+                    offline, joined = _offline_twins(engine, spec.columns.id, frames["production"])
+                except DataError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - an engine's error becomes one clear message
+                    raise DataError(f"{choice.engine} could not join serving.offline to production on "
+                                    f"{spec.columns.id!r} (columns.id): {_short(exc)}") from None
+                bar.update()
             inputs.append({"role": "serving.offline", "path": str(spec.serving.offline),
-                           "sha256": sha256_of(spec.serving.offline), "rows": int(len(offline))})
+                           "sha256": sha256_of(spec.serving.offline),
+                           "rows": joined["offline_rows"] if joined else int(len(offline))})
         if spec.model.path is not None:
             inputs.append({"role": "model", "path": str(spec.model.path),
                            "sha256": sha256_of(spec.model.path), "rows": None})
@@ -466,6 +475,7 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
                 views = production_views(engine, timestamp=spec.columns.timestamp, id_column=spec.columns.id)
                 bar.update()
             aggregates.daily_rows, aggregates.duplicate_ids = views.get("daily_rows"), views.get("duplicate_ids")
+            aggregates.offline_join = joined
         except Exception as exc:  # noqa: BLE001 - an engine's error becomes one clear message
             raise DataError(f"{choice.engine} could not aggregate the incident's columns: {_short(exc)}") from None
     finally:
@@ -475,6 +485,8 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
     incident.engine_note = choice.describe(spec.sample_rows)
     if aggregates.duplicate_ids is not None:
         _exact_duplicates(incident, aggregates.duplicate_ids, choice.engine)
+    if joined:
+        _exact_duplicates(incident, joined["offline_duplicate_ids"], choice.engine, "serving.offline")
     if any(rows[r] > sampled[r] for r in rows):
         incident.warnings.append(
             f"{number(rows['reference'])} reference and {number(rows['production'])} production rows were read "
@@ -484,16 +496,45 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
     return incident
 
 
-def _exact_duplicates(incident: Incident, repeats: int, engine: str) -> None:
-    """Production's repeated ids counted over every row, in place of the sample's count (a pair of
+def _offline_twins(engine, column: str | None, sample: pd.DataFrame) -> tuple[pd.DataFrame, dict | None]:
+    """``serving.offline`` on an engine: only the rows that are the production sample's twins (the
+    skew check compares those) and the join counted over every row of both sides, never the file.
+
+    Without ``columns.id`` (or with no such column in production) nothing can be joined: an empty
+    frame with the file's columns, so the skew check says what is missing.
+    """
+    from .engine.aggregates import duplicate_ids_query, offline_join_query, twins_query
+
+    if not column or column not in sample.columns:
+        return engine.rows_of("SELECT * FROM offline LIMIT 0"), None
+    if column not in engine.columns("offline"):
+        raise DataError(f"serving.offline has no column {column!r} (columns.id), the key that joins it to "
+                        "production; add it to the file or name the right column in columns.id.")
+    engine.register_frame("mli_sample_ids", pd.DataFrame({column: sample[column].dropna().unique()}))
+    for as_text in (False, True):  # the same type on both sides, else compared as text
+        try:
+            twins = engine.rows_of(twins_query("mli_sample_ids", column, as_text=as_text))
+            counts = engine.query(offline_join_query(column, as_text=as_text)).iloc[0]
+            break
+        except Exception:  # noqa: BLE001 - an id stored as a number on one side and as text on the other
+            if as_text:
+                raise
+    joined = {k: int(counts[k]) for k in ("offline_rows", "production_rows", "unjoined_offline",
+                                           "unjoined_production")}
+    joined["offline_duplicate_ids"] = int(engine.query(duplicate_ids_query("offline", column))["repeats"].iloc[0])
+    return twins, joined
+
+
+def _exact_duplicates(incident: Incident, repeats: int, engine: str, role: str = "production") -> None:
+    """A side's repeated ids counted over every row, in place of the sample's count (a pair of
     repeated rows is seldom sampled whole) and of its warning."""
     column = incident.columns.id
-    incident.warnings = [w for w in incident.warnings if not w.startswith("production has ")
+    incident.warnings = [w for w in incident.warnings if not w.startswith(f"{role} has ")
                          or f"{column!r} (columns.id)" not in w]
-    incident.duplicate_ids["production"] = repeats
+    incident.duplicate_ids[role] = repeats
     if repeats:
         incident.warnings.append(
-            f"production has {number(repeats)} row(s) whose {column!r} (columns.id) repeats an earlier row "
+            f"{role} has {number(repeats)} row(s) whose {column!r} (columns.id) repeats an earlier row "
             f"(counted over every row by {engine}). Repeated rows count more than once in rates and volumes; "
             "the skew check compares each id once and leaves out ids whose rows disagree.")
 

@@ -39,9 +39,14 @@ def _pyspark() -> bool:
     return True
 
 
-needs_spark = pytest.mark.skipif(not (_java() and _pyspark()),
-                                 reason="Spark tests need pyspark (pip install '.[spark]') and a Java runtime "
-                                        "(apt-get install default-jre-headless); .ci/run installs both")
+_needs_spark = pytest.mark.skipif(not (_java() and _pyspark()),
+                                  reason="Spark tests need pyspark (pip install '.[spark]') and a Java runtime "
+                                         "(apt-get install default-jre-headless); .ci/run installs both")
+
+
+def needs_spark(test):
+    """Skipped without Java and pyspark; every Spark test in one test process, so one JVM starts."""
+    return pytest.mark.xdist_group("spark")(_needs_spark(test))
 
 
 def _spec(path, **update):
@@ -262,6 +267,67 @@ def test_spark_gives_the_duckdb_answers(scenario):
     spark = load_incident(_spec(path, engine="spark", spark=SparkOptions(master="local[2]")))
     assert spark.engine == "spark" and spark.rows == duck.rows
     _compare(drift.run(duck, domain=False), drift.run(spark, domain=False))
+
+
+# --- serving.offline on an engine ------------------------------------------------------------------
+def _partial_offline(path, tmp_path, *, ids_as_text=False):
+    """The skew scenario with an offline file that misses 10% of production's ids, holds 40 ids
+    production never served and repeats 15 ids: the join is not one to one in either direction."""
+    import shutil as _shutil
+
+    folder = tmp_path / "skew"
+    _shutil.copytree(path.parent, folder)
+    off = pd.read_parquet(folder / "offline_features.parquet")
+    rng = np.random.default_rng(5)
+    off = off[rng.random(len(off)) > 0.1]
+    extra = off.head(40).assign(request_id=lambda d: d["request_id"] + 10**9)
+    off = pd.concat([off, extra, off.tail(15)], ignore_index=True)
+    if ids_as_text:
+        off["request_id"] = off["request_id"].astype(str)
+    off.to_parquet(folder / "offline_features.parquet")
+    return folder / "incident.yaml"
+
+
+@pytest.mark.parametrize("ids_as_text", [False, True], ids=["ids-as-numbers", "offline-ids-as-text"])
+def test_duckdb_joins_every_offline_row_and_keeps_only_the_sample_twins(scenario, tmp_path, ids_as_text):
+    """On an engine, serving.offline is never read whole: the sample's twins come back, and the
+    join is counted over every row of both files, as the pandas engine counts it."""
+    from mlinvestigate.checks import skew
+
+    path = _partial_offline(scenario("skew", rows=3000), tmp_path, ids_as_text=ids_as_text)
+    full, duck = (load_incident(_spec(path, engine=e, sample_rows=800)) for e in ("pandas", "duckdb"))
+    assert len(duck.production) == 800 and len(duck.offline) <= 800 + 15 < len(full.offline)
+    a, b = skew.run(full), skew.run(duck)
+    assert a.finding.verdict == b.finding.verdict == "detected"
+    assert set(a.finding.culprits) == set(b.finding.culprits) == {"amount", "n_tx_7d"}
+    ea, eb = a.finding.evidence, b.finding.evidence
+    for key in ("production_rows", "offline_rows", "unjoined_production", "unjoined_offline", "duplicate_ids"):
+        assert ea[key] == eb[key], key
+    assert ea["unjoined_offline"] >= 40 and ea["unjoined_production"] > 200 and ea["duplicate_ids"]["offline"] == 15
+    assert eb["joined_rows"] == ea["joined_rows"] and eb["joined_rows_compared"] <= 800
+    assert duck.duplicate_ids["serving.offline"] == 15
+    assert [r["sha256"] for r in duck.inputs] == [r["sha256"] for r in full.inputs]
+
+
+@needs_spark
+def test_spark_joins_every_offline_row_as_duckdb_does(scenario, tmp_path):
+    from mlinvestigate.checks import skew
+
+    path = _partial_offline(scenario("skew", rows=3000), tmp_path)
+    duck = load_incident(_spec(path, engine="duckdb", sample_rows=800))
+    spark = load_incident(_spec(path, engine="spark", sample_rows=800, spark=SparkOptions(master="local[2]")))
+    assert spark.aggregates.offline_join == duck.aggregates.offline_join
+    assert len(spark.offline) <= 800 + 15
+    a, b = skew.run(duck), skew.run(spark)
+    assert a.finding.verdict == b.finding.verdict and set(a.finding.culprits) == set(b.finding.culprits)
+
+
+def test_an_offline_file_without_the_id_column_is_named_on_an_engine(scenario, tmp_path):
+    path = _partial_offline(scenario("skew", rows=3000), tmp_path)
+    off = path.parent / "offline_features.parquet"
+    pd.read_parquet(off).rename(columns={"request_id": "rid"}).to_parquet(off)
+    with pytest.raises(DataError, match=r"serving.offline has no column 'request_id' \(columns.id\)"):
+        load_incident(_spec(path, engine="duckdb", sample_rows=800))
 
 
 def test_csv_on_duckdb_keeps_versions_as_text(tmp_path):

@@ -350,14 +350,24 @@ def run(incident) -> Result:
                                "production": {k: v for k, v in p_dup.items() if k != "ambiguous"},
                                "offline": {k: v for k, v in o_dup.items() if k != "ambiguous"},
                                "ambiguous_ids_left_out": int(len(ambiguous))}}
+    n_off = int(len(offline))
+    every = getattr(getattr(incident, "aggregates", None), "offline_join", None)
+    if every:  # an engine joined every row of both sides; the frames hold the sample and its twins
+        n_prod, n_off = every["production_rows"], every["offline_rows"]
+        unjoined.update(production_rows=n_prod, offline_rows=n_off, unjoined_production=every["unjoined_production"],
+                        unjoined_production_share=every["unjoined_production"] / n_prod if n_prod else np.nan,
+                        unjoined_offline=every["unjoined_offline"], joined_rows_compared=int(len(common)),
+                        joined_rows=n_prod - every["unjoined_production"],
+                        duplicate_ids={"production": int(incident.duplicate_ids.get("production", dup["production"])),
+                                       "offline": int(every["offline_duplicate_ids"])})
     unjoined_table = pd.DataFrame([
         {"direction": "production rows without an offline twin", "rows": unjoined["unjoined_production"],
          "share of the file": unjoined["unjoined_production_share"],
          "example ids": ", ".join(map(str, list(unjoined_p[:5])))},
         {"direction": "offline rows without a production row", "rows": unjoined["unjoined_offline"],
-         "share of the file": unjoined["unjoined_offline"] / max(len(offline), 1),
-         "example ids": ", ".join(map(str, list(unjoined_o[:5])))}]
-        + _duplicate_rows(p_dup, n_prod, "production") + _duplicate_rows(o_dup, len(offline), "offline"))
+         "share of the file": unjoined["unjoined_offline"] / max(n_off, 1),
+         "example ids": "" if every else ", ".join(map(str, list(unjoined_o[:5])))}]
+        + _duplicate_rows(p_dup, n_prod, "production") + _duplicate_rows(o_dup, n_off, "offline"))
 
     if len(common) < MIN_JOINED or not compared:
         why = (f"only {number(len(common))} of {number(n_prod)} production rows joined serving.offline on "
@@ -505,6 +515,9 @@ class SkewEvidence(Evidence):
     unjoined_production: int | None = None
     unjoined_production_share: float | None = None
     unjoined_offline: int | None = None
+    # on DuckDB or Spark the counts above cover every row of both sides; the comparison covers the
+    # production sample's rows joined to their twins, this many
+    joined_rows_compared: int | None = None
     duplicate_ids: dict[str, int] | None = None  # production, offline: rows whose id repeats
     duplicates: dict[str, Any] | None = None  # the rule for repeated ids and what it left out
     # the comparison

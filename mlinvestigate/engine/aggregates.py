@@ -132,6 +132,8 @@ class Aggregates:
     # columns.id repeats an earlier row's (None when the spec names no such column)
     daily_rows: dict[str, int] | None = None
     duplicate_ids: int | None = None
+    # serving.offline joined to production on columns.id over every row of both (offline_join_query)
+    offline_join: dict[str, int] | None = None
 
     @property
     def ks_error(self) -> float:
@@ -142,7 +144,8 @@ class Aggregates:
         return {"engine": self.engine, "rows": self.rows, "sample_rows": self.sample_rows,
                 "columns": {k: v.to_json() for k, v in self.columns.items()},
                 "quantiles_exact": self.quantiles_exact, "note": self.note, "failed": self.failed,
-                "timings": self.timings, "daily_rows": self.daily_rows, "duplicate_ids": self.duplicate_ids}
+                "timings": self.timings, "daily_rows": self.daily_rows, "duplicate_ids": self.duplicate_ids,
+                "offline_join": self.offline_join}
 
     @classmethod
     def from_json(cls, d: dict) -> Aggregates:
@@ -150,7 +153,8 @@ class Aggregates:
                    columns={k: ColumnAggregate.from_json(v) for k, v in d["columns"].items()},
                    quantiles_exact=d.get("quantiles_exact", True), note=d.get("note", ""),
                    failed=d.get("failed", {}), timings=d.get("timings", {}),
-                   daily_rows=d.get("daily_rows"), duplicate_ids=d.get("duplicate_ids"))
+                   daily_rows=d.get("daily_rows"), duplicate_ids=d.get("duplicate_ids"),
+                   offline_join=d.get("offline_join"))
 
 
 # --- the queries ----------------------------------------------------------------------------------
@@ -259,6 +263,31 @@ def production_views(engine, *, timestamp: str | None, id_column: str | None) ->
     if id_column:
         out["duplicate_ids"] = int(engine.query(duplicate_ids_query("production", id_column))["repeats"].iloc[0])
     return out
+
+
+def twins_query(ids_view: str, column: str, *, as_text: bool = False) -> str:
+    """The ``offline`` rows whose ``column`` is one of the ids in ``ids_view`` (the production
+    sample's): the recomputed twins of the sampled rows, never the whole file."""
+    o, i = _key("o", column, as_text), _key("i", column, as_text)
+    return f"SELECT o.* FROM offline AS o WHERE EXISTS (SELECT 1 FROM {ids_view} AS i WHERE {i} = {o})"
+
+
+def offline_join_query(column: str, *, as_text: bool = False) -> str:
+    """Rows of ``offline`` and of ``production``, and of each those with no row of the other side
+    sharing their ``column`` (a missing id joins nothing): the join of every row, both ways."""
+    p, o = _key("p", column, as_text), _key("o", column, as_text)
+    return (f"SELECT (SELECT count(*) FROM offline) AS offline_rows, "
+            f"(SELECT count(*) FROM production) AS production_rows, "
+            f"(SELECT count(*) FROM offline AS o WHERE NOT EXISTS "
+            f"(SELECT 1 FROM production AS p WHERE {p} = {o})) AS unjoined_offline, "
+            f"(SELECT count(*) FROM production AS p WHERE NOT EXISTS "
+            f"(SELECT 1 FROM offline AS o WHERE {o} = {p})) AS unjoined_production")
+
+
+def _key(alias: str, column: str, as_text: bool) -> str:
+    """An id column for a join: as it is, or as text when the two sides store it differently."""
+    col = f"{alias}.{_ident(column)}"
+    return f"CAST({col} AS VARCHAR)" if as_text else col
 
 
 def group_rates_query(role: str, group: str, conditions: dict[str, str]) -> str:

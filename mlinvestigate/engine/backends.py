@@ -23,6 +23,11 @@ def _short(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _label(role: str) -> str:
+    """A view's name as the spec's key that filled it."""
+    return "serving.offline" if role == "offline" else role
+
+
 def _quote_path(p: Path) -> str:
     return "'" + str(p).replace("'", "''") + "'"
 
@@ -69,6 +74,8 @@ class DuckDBEngine:
         self.located: dict[str, tuple[str, int]] = {}
         for role in ROLES:
             self._register(role, getattr(spec, role))
+        if spec.serving.offline is not None:  # joined to production by id (aggregates.offline_join_query)
+            self._register("offline", spec.serving.offline)
 
     def _register(self, role: str, source) -> None:
         if isinstance(source, TableSource):
@@ -76,7 +83,7 @@ class DuckDBEngine:
         else:
             files = table_files(Path(source))
             if not files:
-                raise DataError(f"{role} {str(source)!r} holds no .csv or .parquet file.")
+                raise DataError(f"{_label(role)} {str(source)!r} holds no .csv or .parquet file.")
             listed = "[" + ", ".join(_quote_path(f) for f in files) + "]"
             if files[0].name.lower().endswith((".parquet", ".pq")):
                 body = f"SELECT * FROM read_parquet({listed}, hive_partitioning = true, union_by_name = true)"
@@ -93,10 +100,18 @@ class DuckDBEngine:
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {role} AS {body}")
             self.con.execute(f"SELECT * FROM {role} LIMIT 0")
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"{role} {str(source)!r} could not be read by DuckDB: {_short(exc)}") from None
+            raise DataError(f"{_label(role)} {str(source)!r} could not be read by DuckDB: {_short(exc)}") from None
 
     def query(self, sql: str) -> pd.DataFrame:
         return self.con.execute(sql).fetch_df()
+
+    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        """A small driver-side frame (the sample's ids) as a view queries can join."""
+        self.con.register(name, frame)
+
+    def rows_of(self, sql: str) -> pd.DataFrame:
+        """A query's rows as a frame, typed as the samples are (rows, not an aggregate)."""
+        return self.con.sql(sql).to_arrow_table().to_pandas()
 
     def rows(self, role: str) -> int:
         return int(self.con.execute(f"SELECT count(*) FROM {role}").fetchall()[0][0])
@@ -175,6 +190,8 @@ class SparkEngine:
         self.frames = {}
         for role in ROLES:
             self._register(role, getattr(spec, role))
+        if spec.serving.offline is not None:  # joined to production by id (aggregates.offline_join_query)
+            self._register("offline", spec.serving.offline)
 
     def _register(self, role: str, source) -> None:
         try:
@@ -184,7 +201,7 @@ class SparkEngine:
                 path = Path(source)
                 files = table_files(path)
                 if not files:
-                    raise DataError(f"{role} {str(source)!r} holds no .csv or .parquet file.")
+                    raise DataError(f"{_label(role)} {str(source)!r} holds no .csv or .parquet file.")
                 parquet = files[0].name.lower().endswith((".parquet", ".pq"))
                 reader = self.spark.read
                 if path.is_dir():
@@ -195,13 +212,21 @@ class SparkEngine:
         except DataError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"{role} {str(source)!r} could not be read by Spark: {_short(exc)}") from None
+            raise DataError(f"{_label(role)} {str(source)!r} could not be read by Spark: {_short(exc)}") from None
         df.createOrReplaceTempView(role)
         self.frames[role] = df
 
     def query(self, sql: str) -> pd.DataFrame:
         rows = self.spark.sql(self._dialect(sql)).collect()
         return pd.DataFrame([r.asDict() for r in rows])
+
+    def register_frame(self, name: str, frame: pd.DataFrame) -> None:
+        """A small driver-side frame (the sample's ids) as a temp view queries can join."""
+        self.spark.createDataFrame(frame).createOrReplaceTempView(name)
+
+    def rows_of(self, sql: str) -> pd.DataFrame:
+        """A query's rows as a frame, typed as the samples are (rows, not an aggregate)."""
+        return self.spark.sql(self._dialect(sql)).toPandas()
 
     def searched_bins(self, role: str, grids: dict) -> pd.DataFrame:
         """Rows per grid bin ``(grid[i-1], grid[i]]`` of each numeric column (the table of
