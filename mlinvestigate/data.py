@@ -554,9 +554,11 @@ def _write_frame(frame: pd.DataFrame, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.feather as feather
 
-    # one record batch: a kernel can then use the memory-mapped numbers as they are (below)
-    feather.write_feather(pa.Table.from_pandas(frame, preserve_index=True), path, compression="uncompressed",
-                          chunksize=max(len(frame), 1))
+    # one record batch: a kernel can then use the memory-mapped numbers as they are (below). Text
+    # columns read from a parquet file with several row groups arrive in as many chunks, and the
+    # batches follow the chunks of every column: combined first, or each column is copied on read.
+    table = pa.Table.from_pandas(frame, preserve_index=True).combine_chunks()
+    feather.write_feather(table, path, compression="uncompressed", chunksize=max(len(frame), 1))
 
 
 def _read_frame(path: Path) -> pd.DataFrame | None:
@@ -566,6 +568,17 @@ def _read_frame(path: Path) -> pd.DataFrame | None:
     import pyarrow.feather as feather
 
     return feather.read_table(path, memory_map=True).to_pandas(split_blocks=True) if path.exists() else None
+
+
+def release_memory() -> None:
+    """Give the memory of frames no longer referenced back to the system: Arrow's allocator (which
+    backs string columns) keeps freed blocks for reuse until asked to return them."""
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
 
 
 def _from_cache(spec: IncidentSpec, folder: Path, trust_model: bool) -> Incident:

@@ -23,9 +23,19 @@ from .metrics import metric_summary
 DRAFT = "findings-draft.json"  # in the run's cache folder, read by the summary page
 
 
-def findings_document(incident, findings: dict[str, dict], *, created: dt.datetime, command: str) -> dict:
+def incident_facts(incident) -> dict:
+    """What ``findings.json`` says of the incident itself: taken once, so that the runner can let
+    the data go while the kernels work."""
+    return {"incident": incident.spec.name, "title": incident.spec.display_title,
+            "spec": str(incident.spec.source) if incident.spec.source else None, "inputs": incident.inputs,
+            "task": incident.kind, "time_range": time_range(incident), "metric": metric_summary(incident),
+            "warnings": list(incident.warnings)}
+
+
+def findings_document(facts: dict, findings: dict[str, dict], *, created: dt.datetime, command: str) -> dict:
     """``findings.json`` as DESIGN.md specifies, plus ``command``, ``warnings``, ``time_range``,
-    ``task``, ``explained_by`` and each finding's typed ``culprit_details``."""
+    ``task``, ``explained_by`` and each finding's typed ``culprit_details``; ``facts`` is
+    :func:`incident_facts` of the incident."""
     contracts = registered()
     checks = {}
     for cid, f in findings.items():
@@ -34,17 +44,17 @@ def findings_document(incident, findings: dict[str, dict], *, created: dt.dateti
             f["culprit_details"] = [c.to_dict() for c in contracts[cid].culprits(f)]
         checks[cid] = f
     return jsonable({
-        "incident": incident.spec.name,
-        "title": incident.spec.display_title,
+        "incident": facts["incident"],
+        "title": facts["title"],
         "created": created.isoformat().replace("+00:00", "Z"),
         "version": __version__,
         "command": command,
-        "spec": str(incident.spec.source) if incident.spec.source else None,
-        "inputs": incident.inputs,
-        "task": incident.kind,
-        "time_range": time_range(incident),
-        "metric": metric_summary(incident),
-        "warnings": incident.warnings,
+        "spec": facts["spec"],
+        "inputs": facts["inputs"],
+        "task": facts["task"],
+        "time_range": facts["time_range"],
+        "metric": facts["metric"],
+        "warnings": facts["warnings"],
         "checks": checks,
         "ranking": rank(findings),
         "explained_by": explained_by(findings),

@@ -22,9 +22,9 @@ from pathlib import Path
 from . import __version__, resources
 from . import kernels as kernel_pool
 from .contract import registered
-from .data import load_incident
+from .data import load_incident, release_memory
 from .display import esc
-from .document import DRAFT, findings_document, write_json
+from .document import DRAFT, findings_document, incident_facts, write_json
 from .errors import InvestigationError
 from .findings import Finding
 from .kernels import Kernel, threads_per_kernel
@@ -247,6 +247,12 @@ def _investigate(spec: IncidentSpec, out: Path, selected: dict[str, Path], noteb
     with tempfile.TemporaryDirectory(prefix="mlinvestigate-") as cache:
         clock = time.perf_counter()
         incident.save_cache(Path(cache))
+        # the kernels read the data from the cache; this process keeps only what findings.json says
+        # of the incident and gives the rest back (1.4 GB at 1M rows a side), so the run holds the
+        # data once while the pages execute
+        facts = incident_facts(incident)
+        del incident
+        release_memory()
         timings["cache"] = round(time.perf_counter() - clock, 2)
         clock = time.perf_counter()
         parameters = {"spec": str(spec_path), "out": str(folder), "data": cache, "trust_model": trust_model,
@@ -262,7 +268,7 @@ def _investigate(spec: IncidentSpec, out: Path, selected: dict[str, Path], noteb
         timings["pages"] = {t.check: t.timing for t in tasks}
         timings["checks_wall"] = round(time.perf_counter() - clock, 2)
         findings = {c: found[c] for c in selected}
-        doc = findings_document(incident, findings, created=created, command=command)
+        doc = findings_document(facts, findings, created=created, command=command)
         write_json(Path(cache) / DRAFT, doc)
         summary_nb = (notebooks / "summary.ipynb") if notebooks and (notebooks / "summary.ipynb").exists() \
             else resources.notebooks() / "summary.ipynb"

@@ -372,7 +372,7 @@ def collect(incident, check_ids=None) -> dict:
     import traceback
 
     from . import checks
-    from .document import findings_document
+    from .document import findings_document, incident_facts
     from .findings import Finding
 
     found = {}
@@ -382,7 +382,7 @@ def collect(incident, check_ids=None) -> dict:
         except Exception as exc:  # noqa: BLE001 - one failing check must not hide the others
             found[cid] = Finding(cid, "error", "warning", f"The {cid} investigation failed: {exc}",
                                  evidence={"traceback": traceback.format_exc()[-4000:]}).to_dict()
-    return findings_document(incident, found, created=dt.datetime.now(dt.UTC).replace(microsecond=0),
+    return findings_document(incident_facts(incident), found, created=dt.datetime.now(dt.UTC).replace(microsecond=0),
                              command="(live notebook)")
 
 
