@@ -98,6 +98,29 @@ def test_cache_round_trip(tmp_path):
     assert again.features == inc.features and again.positive_label == inc.positive_label
 
 
+def test_the_cache_is_one_batch_that_kernels_view_without_copying(tmp_path):
+    """Text columns read from parquet in several row groups arrive chunked; the cache must still be
+    one record batch, or every kernel copies every column on reading it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def note(d):
+        return d.assign(note=np.where(np.arange(len(d)) % 2, "ok", "error"))
+
+    path = tiny_incident(tmp_path / "a", columns_extra={"status": "note"}, ref_edit=note, prod_edit=note)
+    for side in ("reference", "production"):
+        file = path.parent / f"{side}.parquet"
+        pq.write_table(pq.read_table(file), file, row_group_size=100)  # four row groups
+    inc = load_incident(path)
+    inc.save_cache(tmp_path / "cache")
+    with pa.memory_map(str(tmp_path / "cache" / "production.arrow")) as source:
+        assert pa.ipc.open_file(source).num_record_batches == 1
+    before = pa.total_allocated_bytes()
+    again = load_incident(inc.spec, cache=tmp_path / "cache")
+    assert pa.total_allocated_bytes() - before < 10_000  # numbers viewed in the mapped file
+    pd.testing.assert_frame_equal(inc.production, again.production)
+
+
 def test_regression_target_must_be_numeric(tmp_path):
     path = tiny_incident(tmp_path, spec_extra={"task": "regression"},
                          prod_edit=lambda d: d.assign(label=d["label"].map({0: "a", 1: "b"})))
