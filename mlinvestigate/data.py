@@ -471,10 +471,12 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
         try:
             aggregates = compute(engine, aggregate_columns(incident), sample_rows=sampled, phases=phases,
                                  samples={"reference": incident.reference, "production": incident.production})
-            with phases.phase("production rows per day and repeated ids", total=1, unit="query") as bar:
-                views = production_views(engine, timestamp=spec.columns.timestamp, id_column=spec.columns.id)
+            with phases.phase("production rows per day and status, repeated ids", total=1, unit="query") as bar:
+                views = production_views(engine, timestamp=spec.columns.timestamp, id_column=spec.columns.id,
+                                         status=spec.columns.status)
                 bar.update()
             aggregates.daily_rows, aggregates.duplicate_ids = views.get("daily_rows"), views.get("duplicate_ids")
+            aggregates.status_counts = views.get("status_counts")
             aggregates.offline_join = joined
         except Exception as exc:  # noqa: BLE001 - an engine's error becomes one clear message
             raise DataError(f"{choice.engine} could not aggregate the incident's columns: {_short(exc)}") from None

@@ -153,6 +153,23 @@ def test_group_rates_on_duckdb_match_pandas(scenario):
     assert int(got["n_rows"].sum()) == len(prod)
 
 
+def test_error_and_timeout_rates_count_every_row_on_an_engine(scenario):
+    """The health scenario's statuses on DuckDB with a 500-row sample: the error and timeout rates
+    and the table of statuses are the pandas engine's, counted over all 4,000 rows."""
+    path = scenario("health", rows=4000)
+    full = health.run(load_incident(_spec(path, engine="pandas")))
+    duck_inc = load_incident(_spec(path, engine="duckdb", sample_rows=500))
+    assert len(duck_inc.production) == 500
+    duck = health.run(duck_inc)
+    for name in ("error_rate", "timeout_rate"):
+        a, b = (r.tables["signals"].set_index("signal").loc[name] for r in (full, duck))
+        assert a["value"] == b["value"] and a["status"] == b["status"] == "failing", name
+        assert a["detail"] == b["detail"]  # the same "k of n rows"
+    sa, sb = (r.tables["statuses"].set_index("status").sort_index() for r in (full, duck))
+    assert sa["rows"].to_dict() == sb["rows"].to_dict() and int(sb["rows"].sum()) == 4000
+    assert (sa["counted_as"] == sb["counted_as"]).all()
+
+
 # --- same answers: DuckDB ------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["control", "drift", "segment_drift", "health"])
 def test_duckdb_gives_the_pandas_answers(scenario, name):
@@ -266,6 +283,7 @@ def test_spark_gives_the_duckdb_answers(scenario):
     duck = load_incident(_spec(path, engine="duckdb"))
     spark = load_incident(_spec(path, engine="spark", spark=SparkOptions(master="local[2]")))
     assert spark.engine == "spark" and spark.rows == duck.rows
+    assert sorted(spark.aggregates.status_counts, key=str) == sorted(duck.aggregates.status_counts, key=str)
     _compare(drift.run(duck, domain=False), drift.run(spark, domain=False))
 
 

@@ -26,6 +26,7 @@ from ..contract import (
     register,
 )
 from ..display import number, percent
+from ..engine.aggregates import category_label
 from ..findings import Finding, Result
 from ..stats.intervals import fdr, wilson
 from ..stats.proportions import two_proportion_z
@@ -70,22 +71,32 @@ def no_prediction_mask(s: pd.Series) -> np.ndarray:
     return miss
 
 
-def _statuses(prod: pd.DataFrame, column: str | None, thresholds: dict) -> tuple[list[dict], np.ndarray | None, pd.DataFrame]:
+def _statuses(prod: pd.DataFrame, column: str | None, thresholds: dict,
+              every_row: list | None = None) -> tuple[list[dict], np.ndarray | None, pd.DataFrame]:
+    """Error and timeout rates and the table of statuses; ``every_row`` (an engine's ``[value, rows]``
+    pairs over every production row) in place of the in-memory sample's counts when given. The
+    per-row kinds always come from the frame: other signals select the rows that succeeded."""
     if not column:
         why = "not checked: the spec names no columns.status"
         return ([_signal("error_rate", "not checked", why), _signal("timeout_rate", "not checked", why)],
                 None, pd.DataFrame())
     kinds = status_kinds(prod[column])
-    known = kinds != "missing"
-    n = int(known.sum())
-    signals = [_rate_signal("error_rate", "errors", int((kinds == "error").sum()), n, thresholds["error_rate"]),
-               _rate_signal("timeout_rate", "timeouts", int((kinds == "timeout").sum()), n,
+    if every_row is not None:
+        values = pd.Series([v for v, _ in every_row], dtype=object)
+        rows = np.array([k for _, k in every_row], dtype=np.int64)
+        labels = [category_label(v) if v is not None else "(missing)" for v in values]
+    else:
+        counts = prod[column].astype(object).where(prod[column].notna(), "(missing)").value_counts()
+        values = pd.Series(counts.index, dtype=object).replace("(missing)", None)
+        rows, labels = counts.to_numpy(), list(counts.index.astype(str))
+    counted_as = status_kinds(values)
+    n = int(rows[counted_as != "missing"].sum())
+    signals = [_rate_signal("error_rate", "errors", int(rows[counted_as == "error"].sum()), n, thresholds["error_rate"]),
+               _rate_signal("timeout_rate", "timeouts", int(rows[counted_as == "timeout"].sum()), n,
                             thresholds["timeout_rate"])]
-    counts = prod[column].astype(object).where(prod[column].notna(), "(missing)").value_counts()
-    table = pd.DataFrame({"status": counts.index.astype(str), "rows": counts.to_numpy(),
-                          "share": counts.to_numpy() / max(len(prod), 1)})
-    table["counted_as"] = status_kinds(pd.Series(counts.index, dtype=object).replace("(missing)", None))
-    return signals, kinds, table
+    table = pd.DataFrame({"status": labels, "rows": rows, "share": rows / max(int(rows.sum()), 1),
+                          "counted_as": counted_as})
+    return signals, kinds, table.sort_values("rows", ascending=False, kind="stable", ignore_index=True)
 
 
 def impossible_latency(values: np.ndarray) -> np.ndarray:
@@ -285,7 +296,8 @@ def run(incident) -> Result:
     alpha = incident.threshold("general", "alpha")
     prod, cols, expected = incident.production, incident.columns, incident.spec.expected
 
-    signals, kinds, statuses = _statuses(prod, cols.status, th)
+    signals, kinds, statuses = _statuses(prod, cols.status, th,
+                                         getattr(getattr(incident, "aggregates", None), "status_counts", None))
 
     missing_pred = no_prediction_mask(prod[incident.prediction])
     served = kinds == "ok" if kinds is not None else np.ones(len(prod), dtype=bool)

@@ -132,6 +132,8 @@ class Aggregates:
     # columns.id repeats an earlier row's (None when the spec names no such column)
     daily_rows: dict[str, int] | None = None
     duplicate_ids: int | None = None
+    # production rows per value of columns.status, [value, rows] pairs (None: missing)
+    status_counts: list[list] | None = None
     # serving.offline joined to production on columns.id over every row of both (offline_join_query)
     offline_join: dict[str, int] | None = None
 
@@ -145,7 +147,7 @@ class Aggregates:
                 "columns": {k: v.to_json() for k, v in self.columns.items()},
                 "quantiles_exact": self.quantiles_exact, "note": self.note, "failed": self.failed,
                 "timings": self.timings, "daily_rows": self.daily_rows, "duplicate_ids": self.duplicate_ids,
-                "offline_join": self.offline_join}
+                "offline_join": self.offline_join, "status_counts": self.status_counts}
 
     @classmethod
     def from_json(cls, d: dict) -> Aggregates:
@@ -154,7 +156,7 @@ class Aggregates:
                    quantiles_exact=d.get("quantiles_exact", True), note=d.get("note", ""),
                    failed=d.get("failed", {}), timings=d.get("timings", {}),
                    daily_rows=d.get("daily_rows"), duplicate_ids=d.get("duplicate_ids"),
-                   offline_join=d.get("offline_join"))
+                   offline_join=d.get("offline_join"), status_counts=d.get("status_counts"))
 
 
 # --- the queries ----------------------------------------------------------------------------------
@@ -245,13 +247,19 @@ def duplicate_ids_query(role: str, column: str) -> str:
     return f"SELECT count({_ident(column)}) - count(DISTINCT {_ident(column)}) AS repeats FROM {role}"
 
 
-def production_views(engine, *, timestamp: str | None, id_column: str | None) -> dict:
-    """What the per-day views and the duplicate-id count need from every production row.
+def production_views(engine, *, timestamp: str | None, id_column: str | None, status: str | None = None) -> dict:
+    """What the per-day views, the duplicate-id count and the request statuses need from every
+    production row.
 
     A column the engine cannot read as a time (text in a format it does not parse) leaves
-    ``daily_rows`` out: the pages then count days on the sample, and say so.
+    ``daily_rows`` out: the pages then count days on the sample, and say so. ``status_counts`` holds
+    ``[value, rows]`` pairs, each value as the engine read it (``None`` for a missing status), so
+    that a status is classified the same way as on the pandas engine (an HTTP code stays a number).
     """
     out: dict = {}
+    if status:
+        table = group_rates(engine, "production", status, {})
+        out["status_counts"] = [[_plain(v), int(n)] for v, n in zip(table["value"], table["n_rows"], strict=True)]
     if timestamp:
         try:
             table = engine.query(daily_rows_query("production", timestamp))
@@ -574,6 +582,19 @@ def compute(engine, columns: dict[str, str], *, sample_rows: dict[str, int],
 
 def _set(pair: tuple[int, int], side: int, value: int) -> tuple[int, int]:
     return (value, pair[1]) if side == 0 else (pair[0], value)
+
+
+def _plain(value):
+    """A value from an engine as a JSON scalar: NULL and NaN → None, NumPy numbers → Python's."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return None if np.isnan(value) else float(value)
+    return value if isinstance(value, (int, float, str)) else str(value)
 
 
 def group_rates(engine, role: str, group: str, conditions: dict[str, str]):
