@@ -426,7 +426,7 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
     A progress bar per phase (row counts, samples, each group of aggregates) on stderr when it
     is a terminal or ``progress`` is given (:class:`.engine.progress.Phases`).
     """
-    from .engine.aggregates import compute, production_views
+    from .engine.aggregates import compute, production_views, segment_counts
     from .engine.progress import Phases
 
     phases = Phases(progress)
@@ -477,6 +477,15 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
                 bar.update()
             aggregates.daily_rows, aggregates.duplicate_ids = views.get("daily_rows"), views.get("duplicate_ids")
             aggregates.status_counts = views.get("status_counts")
+            segments = [c for c in spec.columns.segments
+                        if c in incident.reference.columns and c in incident.production.columns]
+            if segments and incident.is_classification:
+                with phases.phase("rows and correct predictions per segment", total=1, unit="query") as bar:
+                    floats = tuple(pd.api.types.is_float_dtype(incident.production[c])
+                                   for c in (incident.target, incident.prediction))
+                    aggregates.segment_counts = segment_counts(engine, segments, target=incident.target,
+                                                               prediction=incident.prediction, nan_aware=floats)
+                    bar.update()
             aggregates.offline_join = joined
         except Exception as exc:  # noqa: BLE001 - an engine's error becomes one clear message
             raise DataError(f"{choice.engine} could not aggregate the incident's columns: {_short(exc)}") from None
@@ -490,9 +499,15 @@ def _load_with_engine(spec: IncidentSpec, choice, trust_model: bool,
     if joined:
         _exact_duplicates(incident, joined["offline_duplicate_ids"], choice.engine, "serving.offline")
     if any(rows[r] > sampled[r] for r in rows):
+        exact = ["drift statistics", "missing and infinite values"]
+        exact += ["rows per day"] if aggregates.daily_rows is not None else []
+        exact += ["repeated ids"] if aggregates.duplicate_ids is not None else []
+        exact += ["error and timeout rates"] if aggregates.status_counts is not None else []
+        exact += ["accuracy and traffic per segment"] if aggregates.segment_counts else []
+        exact += ["the join to serving.offline"] if joined else []
         incident.warnings.append(
             f"{number(rows['reference'])} reference and {number(rows['production'])} production rows were read "
-            f"by {choice.engine}; drift statistics, missing and infinite values cover every row, everything "
+            f"by {choice.engine}; {', '.join(exact[:-1])} and {exact[-1]} cover every row, everything "
             f"else on the pages uses a seeded sample of {number(sampled['reference'])} and "
             f"{number(sampled['production'])} rows.")
     return incident

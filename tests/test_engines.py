@@ -170,6 +170,25 @@ def test_error_and_timeout_rates_count_every_row_on_an_engine(scenario):
     assert (sa["counted_as"] == sb["counted_as"]).all()
 
 
+def test_segment_accuracy_counts_every_row_on_an_engine(scenario):
+    """The segments scenario on DuckDB with an 800-row sample: each segment's labelled rows,
+    accuracy, interval and traffic shares are the pandas engine's over all rows, and the culprit
+    is the same (country=BR)."""
+    from mlinvestigate.checks import segments
+
+    path = scenario("segments", rows=4000)
+    full = segments.run(load_incident(_spec(path, engine="pandas")))
+    duck_inc = load_incident(_spec(path, engine="duckdb", sample_rows=800))
+    assert len(duck_inc.production) == 800
+    duck = segments.run(duck_inc)
+    assert full.finding.culprits == duck.finding.culprits and "country=BR" in duck.finding.culprits
+    cols = ["labelled_rows", "metric", "ci_low", "ci_high", "reference_metric", "production_share",
+            "reference_share", "p_value"]
+    a, b = (r.tables["segments"].query("column != 'week'").set_index(["column", "value"]).sort_index()[cols]
+            for r in (full, duck))
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
+
+
 # --- same answers: DuckDB ------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["control", "drift", "segment_drift", "health"])
 def test_duckdb_gives_the_pandas_answers(scenario, name):
@@ -284,6 +303,10 @@ def test_spark_gives_the_duckdb_answers(scenario):
     spark = load_incident(_spec(path, engine="spark", spark=SparkOptions(master="local[2]")))
     assert spark.engine == "spark" and spark.rows == duck.rows
     assert sorted(spark.aggregates.status_counts, key=str) == sorted(duck.aggregates.status_counts, key=str)
+    assert set(duck.aggregates.segment_counts) == set(duck.spec.columns.segments)
+    for column, sides in duck.aggregates.segment_counts.items():  # rows, labelled and correct per value
+        for role, rows in sides.items():
+            assert sorted(spark.aggregates.segment_counts[column][role], key=str) == sorted(rows, key=str)
     _compare(drift.run(duck, domain=False), drift.run(spark, domain=False))
 
 

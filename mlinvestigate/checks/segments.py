@@ -13,6 +13,12 @@ every segment points at a global cause instead.
 
 Weeks are reported (a time-local failure shows there) but do not make culprits: a metric that
 worsens week after week is drift, which the drift check investigates.
+
+On DuckDB or Spark (data larger than memory), a classifier's segments are counted over every row:
+rows, labelled rows and correct predictions per value and side
+(:func:`mlinvestigate.engine.aggregates.segment_counts`), so shares, accuracies, intervals and
+tests are those of all the data; weeks, regression errors and quintile-binned numeric columns use
+the seeded sample, as the load's warning says.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from ..stats.intervals import fdr, wilson
 from ..stats.proportions import lower_rate_p
 from ..stats.segments import gap_contributions, grouped_bootstrap_mean, larger_than_rest_p
 from ..stats.triage_time import grain, period_codes
-from ..stats.triage_values import recode, text_codes
+from ..stats.triage_values import as_text, recode, text_codes
 
 CHECK = "segments"
 MISSING = "(missing)"
@@ -57,8 +63,7 @@ def segment_codes(ref: pd.Series | None, prod: pd.Series) -> tuple[np.ndarray | 
     :data:`MAX_VALUES` values (by production rows) the rest are pooled into ``(other)``.
     """
     sides = [_as_number(s) for s in (ref, prod) if s is not None]
-    numeric = all(pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) for s in sides)
-    if numeric and pd.concat(sides).nunique() > 12:
+    if _binned(sides):
         base = (ref if ref is not None and ref.notna().any() else prod).astype(float)
         edges = np.unique(np.nanquantile(base, np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1]))
         labels = _bin_labels(edges)
@@ -86,6 +91,57 @@ def segment_codes(ref: pd.Series | None, prod: pd.Series) -> tuple[np.ndarray | 
         codes = [remap[c] for c in codes]
     labels = [str(v) for v in labels]
     return (codes[0] if ref is not None else None), codes[-1], labels
+
+
+def _binned(sides: list[pd.Series]) -> bool:
+    """A numeric segment column with more than a dozen distinct values is cut into quintiles."""
+    numeric = all(pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) for s in sides)
+    return bool(numeric and pd.concat(sides).nunique() > 12)
+
+
+def _every_row(incident, column: str, labels: list[str]):
+    """The engine's counts over every row for a segment column, per label: (rows, labelled rows,
+    correct rows) for reference and for production, and the labels extended by values the sample
+    did not hold; ``None`` where the engine counted nothing for the column (pandas, regression, a
+    quintile-binned numeric column, or one the engine could not count)."""
+    counted = (getattr(getattr(incident, "aggregates", None), "segment_counts", None) or {}).get(column)
+    if not counted or not incident.is_classification:
+        return None
+    ref, prod = incident.reference, incident.production
+    if _binned([_as_number(s) for s in (ref[column] if column in ref.columns else None, prod[column])
+                if s is not None]):
+        return None
+    labels = list(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    sides = []
+    for role in ("reference", "production"):
+        per = {}
+        for value, rows, labelled, correct in counted[role]:
+            label = MISSING if value is None else as_text(value)
+            if label not in index:  # a value too rare to be in the sample: pooled, or its own row
+                if OTHER in index:
+                    label = OTHER
+                else:
+                    index[label] = len(labels)
+                    labels.append(label)
+            per.setdefault(index[label], np.zeros(3))
+            per[index[label]] += (rows, labelled, correct)
+        sides.append(per)
+    k = len(labels)
+    out = []
+    for per in sides:
+        arr = np.zeros((3, k))
+        for i, v in per.items():
+            arr[:, i] = v
+        out.append(arr)
+    return out[0], out[1], labels
+
+
+def _counted_metric(n: np.ndarray, total: np.ndarray):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        metric = total / n
+    lo, hi = wilson(total, n)
+    return metric, lo, hi
 
 
 def _as_number(s: pd.Series) -> pd.Series:
@@ -145,17 +201,31 @@ def _column_table(incident, column: str, out_ref, out_prod, seed) -> tuple[pd.Da
     ref, prod = incident.reference, incident.production
     ref_col = ref[column] if column in ref.columns else None
     ref_codes, prod_codes, labels = segment_codes(ref_col, prod[column])
-    k = len(labels)
-    n_p, t_p, m_p, lo_p, hi_p = _group_metric(incident, out_prod, prod_codes, k, seed)
-    table = pd.DataFrame({"column": column, "value": labels})
-    table["production_share"] = np.bincount(prod_codes, minlength=k) / len(prod)
-    if ref_codes is not None:
-        n_r, t_r, m_r, lo_r, hi_r = _group_metric(incident, out_ref, ref_codes, k, seed)
-        table["reference_share"] = np.bincount(ref_codes, minlength=k) / len(ref)
-        p_ref = _worse_than_reference(incident, out_ref, ref_codes, out_prod, prod_codes, k, n_r, t_r, n_p, t_p, seed)
+    every = _every_row(incident, column, labels) if ref_codes is not None else None
+    if every is not None:  # classification on an engine: counts of every row, not of the sample
+        ref_counts, prod_counts, labels = every
+        k = len(labels)
+        n_p, t_p = prod_counts[1], prod_counts[2]
+        m_p, lo_p, hi_p = _counted_metric(n_p, t_p)
+        n_r, t_r = ref_counts[1], ref_counts[2]
+        m_r, lo_r, hi_r = _counted_metric(n_r, t_r)
+        table = pd.DataFrame({"column": column, "value": labels})
+        table["production_share"] = prod_counts[0] / max(prod_counts[0].sum(), 1)
+        table["reference_share"] = ref_counts[0] / max(ref_counts[0].sum(), 1)
+        p_ref = lower_rate_p(t_p, n_p, t_r, n_r)
     else:
-        n_r = t_r = m_r = lo_r = hi_r = p_ref = np.full(k, np.nan)
-        table["reference_share"] = np.nan
+        k = len(labels)
+        n_p, t_p, m_p, lo_p, hi_p = _group_metric(incident, out_prod, prod_codes, k, seed)
+        table = pd.DataFrame({"column": column, "value": labels})
+        table["production_share"] = np.bincount(prod_codes, minlength=k) / len(prod)
+        if ref_codes is not None:
+            n_r, t_r, m_r, lo_r, hi_r = _group_metric(incident, out_ref, ref_codes, k, seed)
+            table["reference_share"] = np.bincount(ref_codes, minlength=k) / len(ref)
+            p_ref = _worse_than_reference(incident, out_ref, ref_codes, out_prod, prod_codes, k, n_r, t_r, n_p, t_p,
+                                          seed)
+        else:
+            n_r = t_r = m_r = lo_r = hi_r = p_ref = np.full(k, np.nan)
+            table["reference_share"] = np.nan
     table["labelled_rows"] = n_p.astype(int)
     table["metric"], table["ci_low"], table["ci_high"] = m_p, lo_p, hi_p
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -219,6 +289,14 @@ def run(incident) -> Result:
     out_ref, out_prod = row_outcome(incident, incident.reference), row_outcome(incident, incident.production)
     overall_ref = float(np.nanmean(out_ref)) if np.isfinite(out_ref).any() else np.nan
     overall_prod = float(np.nanmean(out_prod))
+    counted = (getattr(getattr(incident, "aggregates", None), "segment_counts", None) or {}) \
+        if incident.is_classification else {}
+    if counted:  # an engine counted every row: the overall accuracy of every row, as the segments'
+        sides = next(iter(counted.values()))
+        ref_n, ref_ok, prod_n, prod_ok = (sum(r[i] for r in sides[role]) for role in ("reference", "production")
+                                          for i in (2, 3))
+        overall_ref = ref_ok / ref_n if ref_n else np.nan
+        overall_prod = prod_ok / prod_n if prod_n else overall_prod
     tables, codes = [], {}
     for column in columns:
         table, prod_codes, labels = _column_table(incident, column, out_ref, out_prod, seed)

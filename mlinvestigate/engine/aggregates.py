@@ -134,6 +134,8 @@ class Aggregates:
     duplicate_ids: int | None = None
     # production rows per value of columns.status, [value, rows] pairs (None: missing)
     status_counts: list[list] | None = None
+    # per segment column and side, [value, rows, labelled rows, correct rows] (classification)
+    segment_counts: dict[str, dict[str, list[list]]] | None = None
     # serving.offline joined to production on columns.id over every row of both (offline_join_query)
     offline_join: dict[str, int] | None = None
 
@@ -147,7 +149,8 @@ class Aggregates:
                 "columns": {k: v.to_json() for k, v in self.columns.items()},
                 "quantiles_exact": self.quantiles_exact, "note": self.note, "failed": self.failed,
                 "timings": self.timings, "daily_rows": self.daily_rows, "duplicate_ids": self.duplicate_ids,
-                "offline_join": self.offline_join, "status_counts": self.status_counts}
+                "offline_join": self.offline_join, "status_counts": self.status_counts,
+                "segment_counts": self.segment_counts}
 
     @classmethod
     def from_json(cls, d: dict) -> Aggregates:
@@ -156,7 +159,8 @@ class Aggregates:
                    quantiles_exact=d.get("quantiles_exact", True), note=d.get("note", ""),
                    failed=d.get("failed", {}), timings=d.get("timings", {}),
                    daily_rows=d.get("daily_rows"), duplicate_ids=d.get("duplicate_ids"),
-                   offline_join=d.get("offline_join"), status_counts=d.get("status_counts"))
+                   offline_join=d.get("offline_join"), status_counts=d.get("status_counts"),
+                   segment_counts=d.get("segment_counts"))
 
 
 # --- the queries ----------------------------------------------------------------------------------
@@ -582,6 +586,39 @@ def compute(engine, columns: dict[str, str], *, sample_rows: dict[str, int],
 
 def _set(pair: tuple[int, int], side: int, value: int) -> tuple[int, int]:
     return (value, pair[1]) if side == 0 else (pair[0], value)
+
+
+MAX_SEGMENT_VALUES = 10_000  # a segment column with more values is broken down on the sample
+
+
+def segment_counts(engine, columns: list[str], *, target: str, prediction: str,
+                   nan_aware: tuple[bool, bool]) -> dict[str, dict[str, list[list]]]:
+    """Per segment column and side, over every row: rows, labelled rows (target and prediction both
+    present) and correct rows (target equal to prediction) per value, as ``[value, rows, labelled,
+    correct]``. ``nan_aware`` says whether target and prediction are floats, whose NaN counts as
+    missing (as in pandas). A column whose values cannot be counted here (more than
+    MAX_SEGMENT_VALUES of them, or target and prediction the engine cannot compare) is left out,
+    and the segments check uses the sample for it."""
+    def present(column: str, floats: bool) -> str:
+        c = _ident(column)
+        return f"NOT ({c} IS NULL OR isnan({c}))" if floats else f"{c} IS NOT NULL"
+
+    labelled = f"{present(target, nan_aware[0])} AND {present(prediction, nan_aware[1])}"
+    conditions = {"labelled": labelled, "correct": f"{labelled} AND {_ident(target)} = {_ident(prediction)}"}
+    out: dict[str, dict[str, list[list]]] = {}
+    for column in columns:
+        sides = {}
+        try:
+            for role in ("reference", "production"):
+                table = group_rates(engine, role, column, conditions)
+                if len(table) > MAX_SEGMENT_VALUES:
+                    raise ValueError("too many values")
+                sides[role] = [[_plain(v), int(r), int(lab), int(ok)] for v, r, lab, ok in
+                               zip(table["value"], table["n_rows"], table["labelled"], table["correct"], strict=True)]
+        except Exception:  # noqa: BLE001 - that column is broken down on the sample, as the page says
+            continue
+        out[column] = sides
+    return out
 
 
 def _plain(value):
