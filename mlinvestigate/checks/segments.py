@@ -113,9 +113,9 @@ def _every_row(incident, column: str, labels: list[str]):
         return None
     labels = list(labels)
     index = {label: i for i, label in enumerate(labels)}
-    sides = []
+    entries = {}
     for role in ("reference", "production"):
-        per = {}
+        entries[role] = []
         for value, rows, labelled, correct in counted[role]:
             label = MISSING if value is None else as_text(value)
             if label not in index:  # a value too rare to be in the sample: pooled, or its own row
@@ -124,17 +124,14 @@ def _every_row(incident, column: str, labels: list[str]):
                 else:
                     index[label] = len(labels)
                     labels.append(label)
-            per.setdefault(index[label], np.zeros(3))
-            per[index[label]] += (rows, labelled, correct)
-        sides.append(per)
-    k = len(labels)
-    out = []
-    for per in sides:
-        arr = np.zeros((3, k))
-        for i, v in per.items():
-            arr[:, i] = v
-        out.append(arr)
-    return out[0], out[1], labels
+            entries[role].append((index[label], rows, labelled, correct))
+    sides = []
+    for role in ("reference", "production"):
+        totals = np.zeros((3, len(labels)))  # rows, labelled rows, correct rows per label
+        for i, *counts in entries[role]:
+            totals[:, i] += counts
+        sides.append(totals)
+    return sides[0], sides[1], labels
 
 
 def _counted_metric(n: np.ndarray, total: np.ndarray):

@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..findings import jsonable
+
 FINE = 1000          # quantiles of each side's sample at j / FINE make the grid
 DECILES = 10         # PSI's bins: the reference's deciles (stats.drift.BINS)
 BRACKET_BUDGET = 2_000_000  # values fetched per decile query (about 50 MB); see _deciles
@@ -263,7 +265,7 @@ def production_views(engine, *, timestamp: str | None, id_column: str | None, st
     out: dict = {}
     if status:
         table = group_rates(engine, "production", status, {})
-        out["status_counts"] = [[_plain(v), int(n)] for v, n in zip(table["value"], table["n_rows"], strict=True)]
+        out["status_counts"] = [[jsonable(v), int(n)] for v, n in zip(table["value"], table["n_rows"], strict=True)]
     if timestamp:
         try:
             table = engine.query(daily_rows_query("production", timestamp))
@@ -413,16 +415,17 @@ def _deciles(engine, grids: dict, counts: dict, finite: dict, bar=None) -> dict[
             ranks = sorted(set(np.floor(np.arange(1, DECILES) / DECILES * (n - 1)).astype(np.int64).tolist()))
             pending[name] = (kind, grid, np.cumsum(counts[name])[:len(grid)], ranks)
     asked = []  # (name, kind, [(low, high, ranks)], [values below each bin], values inside)
-    for _ in range(3):  # refinements; a bin that does not split (one repeated value) is fetched as it is
+    for attempt in range(4):  # up to three splits; a bin that does not split (one repeated value) is fetched as it is
         wide: dict[str, tuple[str, np.ndarray]] = {}
         for name, (kind, grid, cum, ranks) in pending.items():
             found, bins = _locate(grid, cum, ranks)
-            out[name] += found
             inside = int(sum(cum[b] - cum[b - 1] for b in bins))
-            if bins and inside > REFINE_ABOVE:
+            if bins and inside > REFINE_ABOVE and attempt < 3:  # its ranks are located again on a finer grid
                 parts = [np.linspace(grid[b - 1], grid[b], SPLIT + 1)[1:-1] for b in bins]
                 wide[name] = (kind, np.unique(np.concatenate([grid, *parts])))
-            elif bins:
+                continue
+            out[name] += found
+            if bins:
                 order = sorted(bins)
                 asked.append((name, kind, [(float(grid[b - 1]), float(grid[b]), bins[b]) for b in order],
                               [int(cum[b - 1]) for b in order], inside))
@@ -431,15 +434,6 @@ def _deciles(engine, grids: dict, counts: dict, finite: dict, bar=None) -> dict[
         finer = bin_counts(engine, "reference", wide)
         pending = {name: (kind, grid, np.cumsum(finer[name])[:len(grid)], pending[name][3])
                    for name, (kind, grid) in wide.items()}
-        for name in wide:  # their ranks are located again on the finer grid
-            out[name] = []
-    else:
-        for name, (kind, grid, cum, ranks) in pending.items():
-            found, bins = _locate(grid, cum, ranks)
-            out[name] += found
-            order = sorted(bins)
-            asked.append((name, kind, [(float(grid[b - 1]), float(grid[b]), bins[b]) for b in order],
-                          [int(cum[b - 1]) for b in order], int(sum(cum[b] - cum[b - 1] for b in order))))
     batch: list[int] = []
     for i in range(len(asked)):
         batch.append(i)
@@ -613,25 +607,12 @@ def segment_counts(engine, columns: list[str], *, target: str, prediction: str,
                 table = group_rates(engine, role, column, conditions)
                 if len(table) > MAX_SEGMENT_VALUES:
                     raise ValueError("too many values")
-                sides[role] = [[_plain(v), int(r), int(lab), int(ok)] for v, r, lab, ok in
+                sides[role] = [[jsonable(v), int(r), int(lab), int(ok)] for v, r, lab, ok in
                                zip(table["value"], table["n_rows"], table["labelled"], table["correct"], strict=True)]
         except Exception:  # noqa: BLE001 - that column is broken down on the sample, as the page says
             continue
         out[column] = sides
     return out
-
-
-def _plain(value):
-    """A value from an engine as a JSON scalar: NULL and NaN → None, NumPy numbers → Python's."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return None if np.isnan(value) else float(value)
-    return value if isinstance(value, (int, float, str)) else str(value)
 
 
 def group_rates(engine, role: str, group: str, conditions: dict[str, str]):
